@@ -1,0 +1,49 @@
+# Two commands matter: `make run` (the whole product) and `make test` (the whole suite).
+# Both install everything first, into .venv, and are safe to run again.
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install lint check services-stop vendor clean-data
+
+run: install
+	$(PY) -m config.devstack
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# torch comes first and pinned: on this kind of machine pip then takes the local CPU build,
+# and nothing later pulls CUDA wheels. The lock file pins everything else.
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -c requirements.lock -e ".[dev]"
+	touch $(STAMP)
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+check: install
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+services-stop: install
+	$(PY) -m config.embedded stop --dir .data/dev
+	$(PY) -m config.embedded stop --dir .data/test
+
+# Refresh static/vendor from the npm registry (maintainers only; the result is committed).
+vendor:
+	rm -rf .data/npm && mkdir -p .data/npm
+	cd .data/npm && npm pack --silent bootstrap@5.3.8 && tar xzf bootstrap-5.3.8.tgz
+	cp .data/npm/package/dist/css/bootstrap.min.css* .data/npm/package/dist/js/bootstrap.bundle.min.js* \
+	   .data/npm/package/LICENSE static/vendor/bootstrap/
+
+clean-data: services-stop
+	rm -rf .data

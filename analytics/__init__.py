@@ -1,0 +1,1 @@
+"""Daily rollups of human and AI performance and the managers' dashboards."""

@@ -1,0 +1,1 @@
+"""Admin screens of analytics; every action calls a service."""

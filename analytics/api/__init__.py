@@ -1,0 +1,1 @@
+"""REST API of analytics: serializers, views and urls (thin)."""

@@ -1,0 +1,1 @@
+"""Models of analytics; each model's docstring defines its domain term."""

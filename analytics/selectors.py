@@ -1,0 +1,1 @@
+"""Non-trivial reads of analytics: functions returning QuerySets."""

@@ -1,0 +1,1 @@
+"""Every write of analytics: one function per state change, one transaction each."""

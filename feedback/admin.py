@@ -1,0 +1,1 @@
+"""Admin screens of feedback; every action calls a service."""

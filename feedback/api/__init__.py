@@ -1,0 +1,1 @@
+"""REST API of feedback: serializers, views and urls (thin)."""

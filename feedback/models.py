@@ -1,0 +1,1 @@
+"""Models of feedback; each model's docstring defines its domain term."""

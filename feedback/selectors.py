@@ -1,0 +1,1 @@
+"""Non-trivial reads of feedback: functions returning QuerySets."""

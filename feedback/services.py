@@ -1,0 +1,1 @@
+"""Every write of feedback: one function per state change, one transaction each."""

@@ -1,0 +1,1 @@
+"""Celery tasks of feedback: thin, take ids, idempotent, call services."""

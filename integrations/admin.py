@@ -1,0 +1,1 @@
+"""Admin screens of integrations; every action calls a service."""

@@ -1,0 +1,1 @@
+"""REST API of integrations: serializers, views and urls (thin)."""

@@ -1,0 +1,1 @@
+"""Embedding providers (local MiniLM, OpenAI) behind one small interface."""

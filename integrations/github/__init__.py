@@ -1,0 +1,1 @@
+"""GitHub: issues, branches, draft pull requests, webhooks (PyGithub)."""

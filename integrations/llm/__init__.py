@@ -1,0 +1,1 @@
+"""LLM providers (Anthropic, OpenAI, offline local) behind one small interface."""

@@ -1,0 +1,1 @@
+"""Models of integrations; each model's docstring defines its domain term."""

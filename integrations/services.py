@@ -1,0 +1,1 @@
+"""Every write of integrations: one function per state change, one transaction each."""

@@ -1,0 +1,1 @@
+"""Celery tasks of integrations: thin, take ids, idempotent, call services."""

@@ -1,0 +1,1 @@
+"""Help-center categories and articles, their embedded chunks, hybrid search and article metrics."""

@@ -1,0 +1,1 @@
+"""Admin screens of knowledge base; every action calls a service."""

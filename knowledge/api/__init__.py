@@ -1,0 +1,1 @@
+"""REST API of knowledge base: serializers, views and urls (thin)."""

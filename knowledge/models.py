@@ -1,0 +1,1 @@
+"""Models of knowledge base; each model's docstring defines its domain term."""

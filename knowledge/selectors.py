@@ -1,0 +1,1 @@
+"""Non-trivial reads of knowledge base: functions returning QuerySets."""

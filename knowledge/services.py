@@ -1,0 +1,1 @@
+"""Every write of knowledge base: one function per state change, one transaction each."""

@@ -1,0 +1,1 @@
+"""Celery tasks of knowledge base: thin, take ids, idempotent, call services."""

@@ -1,0 +1,1 @@
+"""Admin screens of support; every action calls a service."""

@@ -1,0 +1,1 @@
+"""REST API of support: serializers, views and urls (thin)."""

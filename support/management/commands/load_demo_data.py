@@ -1,0 +1,26 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from support.demo import load_demo_data
+
+
+class Command(BaseCommand):
+    help = "Load the demo users and content (idempotent: running it twice adds nothing)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--force", action="store_true", help="load even in production (known passwords!)"
+        )
+
+    def handle(self, *args, force=False, **options):
+        if settings.PRODUCTION and not force:
+            raise CommandError(
+                "Refusing to load demo users with known passwords in production; "
+                "pass --force if you really mean it."
+            )
+        logins = load_demo_data()
+        self.stdout.write(self.style.SUCCESS("Demo data loaded. Logins:"))
+        for login in logins:
+            self.stdout.write(
+                f"  {login.role:<9} {login.username:<9} / {login.password:<14} {login.where}"
+            )

@@ -1,0 +1,1 @@
+"""Models of support; each model's docstring defines its domain term."""

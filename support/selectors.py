@@ -1,0 +1,1 @@
+"""Non-trivial reads of support: functions returning QuerySets."""

@@ -1,0 +1,1 @@
+"""Every write of support: one function per state change, one transaction each."""

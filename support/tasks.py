@@ -1,0 +1,1 @@
+"""Celery tasks of support: thin, take ids, idempotent, call services."""

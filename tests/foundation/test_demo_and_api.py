@@ -1,0 +1,79 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from support.demo import DEMO_LOGINS
+
+
+@pytest.mark.django_db
+def test_staff_groups_exist_after_migrations():
+    from django.contrib.auth.models import Group
+
+    assert set(Group.objects.values_list("name", flat=True)) >= {"Agents", "Managers"}
+
+
+@pytest.mark.django_db
+def test_demo_data_loads_twice_without_duplicates(capsys):
+    call_command("load_demo_data")
+    call_command("load_demo_data")
+
+    users = get_user_model().objects.filter(username__in=[d.username for d in DEMO_LOGINS])
+    assert users.count() == 4
+    out = capsys.readouterr().out
+    for login in DEMO_LOGINS:
+        assert login.password in out
+    admin = users.get(username="admin")
+    assert admin.is_superuser and admin.check_password("admin-demo")
+    assert not users.get(username="customer").is_staff
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("username", "roles"),
+    [
+        ("customer", ["customer"]),
+        ("agent", ["agent"]),
+        ("manager", ["agent", "manager"]),
+        ("admin", ["manager", "admin"]),
+    ],
+)
+def test_api_me_reports_roles_over_token_auth(username, roles):
+    call_command("load_demo_data")
+    user = get_user_model().objects.get(username=username)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+
+    response = client.get("/api/me/")
+
+    assert response.status_code == 200
+    assert response.json()["roles"] == roles
+
+
+@pytest.mark.django_db
+def test_api_me_needs_authentication():
+    response = APIClient().get("/api/me/")
+
+    assert response.status_code == 401
+
+
+@pytest.mark.django_db
+def test_openapi_schema_describes_the_api(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    assert "/api/me/" in schema["paths"]
+    assert "tokenAuth" in schema["components"]["securitySchemes"]
+
+
+@pytest.mark.django_db
+def test_api_docs_page_uses_local_swagger_assets(client):
+    response = client.get("/api/docs/")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
+    assert "cdn.jsdelivr" not in html and "unpkg.com" not in html
