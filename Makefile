@@ -12,8 +12,10 @@ STAMP  := $(VENV)/.installed
 run: install
 	$(PY) -m config.devstack
 
+# The test servers (.data/test) are stopped afterwards, whatever the outcome.
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	$(PY) -m config.embedded stop --dir .data/test >/dev/null; exit $$status
 
 # torch comes first and pinned: on this kind of machine pip then takes the local CPU build,
 # and nothing later pulls CUDA wheels. The lock file pins everything else.
