@@ -183,6 +183,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+if TESTING:
+    # Hashing strength is not under test; PBKDF2 would dominate every user fixture.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -259,7 +262,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_THROTTLE_ANON", default="60/min"),
         "user": env("API_THROTTLE_USER", default="600/min"),
+        "ticket_create": env("API_THROTTLE_TICKET_CREATE", default="60/hour"),
     },
+    "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -270,6 +275,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        # Message senders and event actors share one set of values.
+        "ParticipantKindEnum": "support.models.Message.SenderKind",
+        "EscalationKindEnum": "support.models.Escalation.Kind",
+        "TicketEventKindEnum": "support.models.TicketEvent.Kind",
+    },
 }
 
 # ======================================================================================
@@ -338,6 +350,13 @@ if not 0 <= HELPDESK_AI_ESCALATE_BELOW <= HELPDESK_AI_AUTO_RESOLVE_AT <= 1:
     raise ImproperlyConfigured(
         "Need 0 <= HELPDESK_AI_ESCALATE_BELOW <= HELPDESK_AI_AUTO_RESOLVE_AT <= 1."
     )
+
+# Tickets: attachments a message may carry.
+HELPDESK_ATTACHMENT_MAX_BYTES = env.int("HELPDESK_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+HELPDESK_ATTACHMENT_MAX_FILES = env.int("HELPDESK_ATTACHMENT_MAX_FILES", default=5)
+# Uploads above this are streamed to a temporary file rather than held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 GITHUB_TOKEN = env("GITHUB_TOKEN", default="")
 GITHUB_REPOSITORY = env("GITHUB_REPOSITORY", default="")

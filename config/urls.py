@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import health
+from support import views as support_views
 
 admin.site.site_header = "Helpdesk agent workspace"
 admin.site.site_title = "Helpdesk admin"
@@ -17,6 +18,7 @@ api_urlpatterns = [
 ]
 
 urlpatterns = [
+    path("", support_views.home, name="home"),
     path("", include("support.urls")),
     path("health/", health.liveness, name="health"),
     path("health/ready/", health.readiness, name="health-ready"),

@@ -1,1 +1,572 @@
-"""Models of support; each model's docstring defines its domain term."""
+"""Models of support: customers' organizations, tickets and their conversations, the audit
+log, escalations, queues (teams) and saved replies.
+
+State changes never happen here: ``support.services`` owns every write (one function per
+action, checked against :data:`ALLOWED_TRANSITIONS`, with its :class:`TicketEvent`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+# ======================================================================================
+# Customers
+# ======================================================================================
+
+
+class SlaPolicy(models.Model):
+    """Service level: how many hours a ticket may stay unresolved, by priority.
+
+    A ticket's ``sla_due_at`` is its creation time plus the hours of its organization's
+    policy for its priority (the default policy for customers without one).
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    low_hours = models.PositiveIntegerField(default=72)
+    normal_hours = models.PositiveIntegerField(default=24)
+    high_hours = models.PositiveIntegerField(default=8)
+    urgent_hours = models.PositiveIntegerField(default=4)
+    is_default = models.BooleanField(
+        default=False, help_text="Used for customers whose organization has no policy."
+    )
+
+    class Meta:
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_sla"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def hours_for(self, priority: str) -> int:
+        return getattr(self, f"{priority}_hours")
+
+
+class Organization(models.Model):
+    """A customer account: a company whose people open tickets.
+
+    Its monthly recurring revenue weighs its feature votes; its SLA policy sets how soon
+    its tickets are due.
+    """
+
+    class Plan(models.TextChoices):
+        FREE = "free", "Free"
+        STARTER = "starter", "Starter"
+        BUSINESS = "business", "Business"
+        ENTERPRISE = "enterprise", "Enterprise"
+
+    name = models.CharField(max_length=200, unique=True)
+    plan = models.CharField(max_length=20, choices=Plan.choices, default=Plan.FREE)
+    mrr = models.DecimalField(
+        "monthly recurring revenue (USD)",
+        max_digits=12,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0)],
+    )
+    sla_policy = models.ForeignKey(
+        SlaPolicy, null=True, blank=True, on_delete=models.PROTECT, related_name="organizations"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.CheckConstraint(condition=Q(mrr__gte=0), name="org_mrr_positive")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerProfile(models.Model):
+    """Links a customer (a user who is not staff) to one organization.
+
+    An organization admin sees all of the organization's tickets, not only their own.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="customer_profile"
+    )
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
+    )
+    is_org_admin = models.BooleanField("organization admin", default=False)
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.organization or 'no organization'}"
+
+
+# ======================================================================================
+# Queues
+# ======================================================================================
+
+
+class Team(models.Model):
+    """A queue of human agents. Escalations route to the team that handles the ticket's
+    type (or the escalation's topic, e.g. security); the default team takes the rest.
+    With round-robin on, each new escalation goes to the available member who was
+    assigned least recently."""
+
+    name = models.CharField(max_length=100, unique=True)
+    handles = ArrayField(
+        models.CharField(max_length=30),
+        default=list,
+        blank=True,
+        help_text="Ticket types and escalation topics routed here, e.g. billing, security.",
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams", blank=True
+    )
+    escalation_contact = models.EmailField(
+        blank=True, help_text="Notified of every escalation; members are when empty."
+    )
+    is_default = models.BooleanField(
+        "general queue", default=False, help_text="Takes what no other team handles."
+    )
+    round_robin = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_team"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamMembership(models.Model):
+    """An agent in a team; ``is_available`` and ``last_assigned_at`` drive round-robin."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships"
+    )
+    is_available = models.BooleanField(default=True)
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="one_membership_per_team")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team}"
+
+
+# ======================================================================================
+# Tickets
+# ======================================================================================
+
+
+class TicketType(models.TextChoices):
+    BUG = "bug", "Bug"
+    FEATURE = "feature", "Feature request"
+    BILLING = "billing", "Billing"
+    ACCOUNT = "account", "Account"
+    CANCELLATION = "cancellation", "Cancellation"
+    GENERAL = "general", "General question"
+
+
+class TicketStatus(models.TextChoices):
+    NEW = "new", "New"
+    ANALYZING = "analyzing", "Analyzing"
+    AI_RESPONDING = "ai_responding", "AI responding"
+    AWAITING_CUSTOMER = "awaiting_customer", "Awaiting customer"
+    ESCALATED = "escalated", "Escalated"
+    RESOLVED = "resolved", "Resolved"
+    CLOSED = "closed", "Closed"
+
+
+class TicketPriority(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+class TicketChannel(models.TextChoices):
+    WEB = "web", "Web portal"
+    API = "api", "API"
+    CHAT = "chat", "Live chat"
+    EMAIL = "email", "Email"
+
+
+S = TicketStatus
+#: The one table of allowed status changes; services refuse anything else.
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.NEW: frozenset({S.ANALYZING, S.AWAITING_CUSTOMER, S.ESCALATED, S.RESOLVED, S.CLOSED}),
+    S.ANALYZING: frozenset({S.NEW, S.AI_RESPONDING, S.AWAITING_CUSTOMER, S.ESCALATED, S.RESOLVED}),
+    S.AI_RESPONDING: frozenset({S.AWAITING_CUSTOMER, S.ESCALATED, S.RESOLVED}),
+    S.AWAITING_CUSTOMER: frozenset({S.NEW, S.ANALYZING, S.ESCALATED, S.RESOLVED, S.CLOSED}),
+    S.ESCALATED: frozenset({S.AWAITING_CUSTOMER, S.RESOLVED, S.CLOSED}),
+    S.RESOLVED: frozenset({S.NEW, S.ESCALATED, S.CLOSED}),
+    S.CLOSED: frozenset({S.NEW, S.ESCALATED}),
+}
+#: Statuses in which someone still owes the customer something.
+OPEN_STATUSES = frozenset({S.NEW, S.ANALYZING, S.AI_RESPONDING, S.AWAITING_CUSTOMER, S.ESCALATED})
+DONE_STATUSES = frozenset({S.RESOLVED, S.CLOSED})
+
+
+class TicketQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(status__in=OPEN_STATUSES)
+
+    def sla_breached(self, now):
+        """Open past their due time, or resolved after it."""
+        return self.filter(
+            Q(status__in=OPEN_STATUSES, sla_due_at__lt=now)
+            | Q(resolved_at__isnull=False, sla_due_at__lt=models.F("resolved_at"))
+        )
+
+
+class Ticket(models.Model):
+    """A customer's request for help, from the first message to closure.
+
+    Identified to people by ``reference`` (``HD-YYYYMMDD-NNNN``, numbered per day).
+    ``first_response_at`` is set once, by the first public reply of the AI or an agent;
+    ``resolved_at`` is the latest resolution (cleared when the ticket is reopened).
+    """
+
+    reference = models.CharField(max_length=20, unique=True, editable=False)
+    subject = models.CharField(max_length=200)
+    description = models.TextField()
+    type = models.CharField(max_length=20, choices=TicketType.choices, default=TicketType.GENERAL)
+    status = models.CharField(max_length=20, choices=TicketStatus.choices, default=S.NEW)
+    priority = models.CharField(
+        max_length=10, choices=TicketPriority.choices, default=TicketPriority.NORMAL
+    )
+    channel = models.CharField(
+        max_length=10, choices=TicketChannel.choices, default=TicketChannel.WEB
+    )
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tickets"
+    )
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_tickets",
+    )
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"
+    )
+    ai_confidence = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(1)]
+    )
+    sentiment = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-1), MaxValueValidator(1)],
+        help_text="-1 (angry) to 1 (delighted), from triage.",
+    )
+    satisfaction_rating = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    satisfaction_comment = models.TextField(blank=True)
+    reopened_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    rated_at = models.DateTimeField(null=True, blank=True)
+    sla_due_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TicketQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="ticket_queue_idx"),
+            models.Index(fields=["requester", "-created_at"], name="ticket_requester_idx"),
+            models.Index(fields=["organization", "-created_at"], name="ticket_org_idx"),
+            models.Index(fields=["assignee", "status"], name="ticket_assignee_idx"),
+            models.Index(
+                fields=["sla_due_at"],
+                name="ticket_open_sla_idx",
+                condition=Q(status__in=sorted(OPEN_STATUSES)),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(satisfaction_rating__isnull=True)
+                | Q(satisfaction_rating__gte=1, satisfaction_rating__lte=5),
+                name="ticket_rating_1_to_5",
+            ),
+            models.CheckConstraint(
+                condition=Q(ai_confidence__isnull=True)
+                | Q(ai_confidence__gte=0, ai_confidence__lte=1),
+                name="ticket_confidence_0_to_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.subject}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("support:ticket-detail", kwargs={"reference": self.reference})
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def can_transition_to(self, status: str) -> bool:
+        return status in ALLOWED_TRANSITIONS[self.status]
+
+    def sla_breached(self, now) -> bool:
+        if self.sla_due_at is None:
+            return False
+        if self.resolved_at is not None:
+            return self.resolved_at > self.sla_due_at
+        return self.is_open and now > self.sla_due_at
+
+    def age(self, now) -> timedelta:
+        return now - self.created_at
+
+
+class TicketSequence(models.Model):
+    """The last reference number used on a day. Incremented with one atomic upsert, so
+    concurrent openings never share a number."""
+
+    day = models.DateField(primary_key=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.last_number}"
+
+
+class Message(models.Model):
+    """One entry in a ticket's conversation.
+
+    Internal notes (``is_internal``) are between staff and never shown to customers.
+    AI messages carry what it cost and what it was based on.
+    """
+
+    class SenderKind(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        AI = "ai", "AI agent"
+        AGENT = "agent", "Agent"
+        SYSTEM = "system", "System"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    sender_kind = models.CharField(max_length=10, choices=SenderKind.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="support_messages",
+    )
+    body = models.TextField()
+    is_internal = models.BooleanField("internal note", default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # AI metadata (sender_kind == "ai")
+    ai_model = models.CharField(max_length=100, blank=True)
+    ai_confidence = models.FloatField(null=True, blank=True)
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=10, decimal_places=6, null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    article_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    example_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["ticket", "created_at"], name="message_ticket_time_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(sender_kind="customer", is_internal=True),
+                name="customers_write_no_internal_notes",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_sender_kind_display()} on {self.ticket_id}: {self.body[:40]}"
+
+    @property
+    def is_public_reply(self) -> bool:
+        """A reply the customer sees from the AI or an agent (counts as a response)."""
+        return not self.is_internal and self.sender_kind in {
+            self.SenderKind.AI,
+            self.SenderKind.AGENT,
+        }
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    return f"attachments/{instance.message.ticket.reference}/{filename}"
+
+
+class Attachment(models.Model):
+    """A file sent with a message; size and type are checked before it is stored."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path, max_length=300)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class TicketEvent(models.Model):
+    """Append-only audit log of a ticket: who changed what, from which value to which.
+
+    Rows are only ever inserted (by ``support.events``); a database trigger refuses
+    updates, and no screen or endpoint offers to change or delete them.
+    """
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        STATUS_CHANGED = "status_changed", "Status changed"
+        ASSIGNED = "assigned", "Assigned"
+        PRIORITY_CHANGED = "priority_changed", "Priority changed"
+        FIELD_CHANGED = "field_changed", "Field changed"
+        ESCALATED = "escalated", "Escalated"
+        RESOLVED = "resolved", "Resolved"
+        CLOSED = "closed", "Closed"
+        REOPENED = "reopened", "Reopened"
+        MESSAGE_ADDED = "message_added", "Message added"
+        RATED = "rated", "Rated"
+        GITHUB_ISSUE_CREATED = "github_issue_created", "GitHub issue created"
+
+    class ActorKind(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        AGENT = "agent", "Agent"
+        AI = "ai", "AI agent"
+        SYSTEM = "system", "System"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="ticket_events",
+    )
+    actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
+    field = models.CharField(max_length=50, blank=True)
+    old_value = models.CharField(max_length=200, blank=True)
+    new_value = models.CharField(max_length=200, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    is_internal = models.BooleanField(
+        default=False, help_text="Concerns an internal note: hidden from customers."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["ticket", "created_at"], name="event_ticket_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} {self.kind}"
+
+    @property
+    def description(self) -> str:
+        """How the change reads to an agent: 'status changed from New to Escalated'."""
+        label = self.get_kind_display()
+        if self.field and (self.old_value or self.new_value):
+            return (
+                f"{self.field.replace('_', ' ')} changed from "
+                f"{self.old_value or '—'} to {self.new_value or '—'}"
+            )
+        return label
+
+
+class Escalation(models.Model):
+    """A hand-over of a ticket to people, with why and what the AI already tried."""
+
+    class Kind(models.TextChoices):
+        AI_LOW_CONFIDENCE = "ai_low_confidence", "AI not confident"
+        CUSTOMER_REQUESTED = "customer_requested", "Customer asked for a human"
+        POLICY = "policy", "Policy (always handled by people)"
+        COMPLEX = "complex", "Complex or long conversation"
+        AI_UNAVAILABLE = "ai_unavailable", "AI unavailable"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="escalations")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    reason = models.TextField()
+    topic = models.CharField(
+        max_length=30, blank=True, help_text="Routing topic, e.g. security; else the type."
+    )
+    ai_attempt = models.TextField(blank=True, help_text="What the AI tried before.")
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="escalations"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="escalations",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    is_resolved = models.BooleanField(default=False)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["is_resolved", "created_at"], name="escalation_open_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}: {self.get_kind_display()}"
+
+
+class SavedReply(models.Model):
+    """A canned response. ``{{ customer.first_name }}``-style placeholders are filled in
+    from the ticket; applying it may also move the ticket to ``new_status``."""
+
+    title = models.CharField(max_length=100, unique=True)
+    body = models.TextField()
+    new_status = models.CharField(
+        max_length=20,
+        blank=True,
+        choices=[
+            (S.AWAITING_CUSTOMER, S.AWAITING_CUSTOMER.label),
+            (S.RESOLVED, S.RESOLVED.label),
+            (S.CLOSED, S.CLOSED.label),
+        ],
+        help_text="Optionally change the status when this reply is sent.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["title"]
+        verbose_name_plural = "saved replies"
+
+    def __str__(self) -> str:
+        return self.title

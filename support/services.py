@@ -1,1 +1,637 @@
-"""Every write of support: one function per state change, one transaction each."""
+"""Every write of support: one function per action on a ticket.
+
+Each function runs in one transaction, locks the ticket row (the AI worker and a person
+can act at once), checks the status change against ``ALLOWED_TRANSITIONS``, writes its
+``TicketEvent`` rows, and schedules side effects (emails, tasks) only after commit.
+Illegal actions raise ``DomainError`` / ``Conflict`` and change nothing.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from config.errors import Conflict, DomainError, NotPermitted
+from support import events
+from support.models import (
+    ALLOWED_TRANSITIONS,
+    DONE_STATUSES,
+    OPEN_STATUSES,
+    Attachment,
+    Escalation,
+    Message,
+    SavedReply,
+    SlaPolicy,
+    Team,
+    TeamMembership,
+    Ticket,
+    TicketChannel,
+    TicketPriority,
+    TicketSequence,
+    TicketStatus,
+    TicketType,
+)
+from support.side_effects import after_commit
+
+S = TicketStatus
+SenderKind = Message.SenderKind
+
+DEFAULT_SLA_HOURS = {"low": 72, "normal": 24, "high": 8, "urgent": 4}
+
+
+@dataclass(frozen=True)
+class AiMetadata:
+    """What an AI message cost and was based on (stored on the message)."""
+
+    model: str
+    confidence: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: Decimal | None = None
+    latency_ms: int | None = None
+    article_ids: tuple[int, ...] = ()
+    example_ids: tuple[int, ...] = ()
+
+
+# ======================================================================================
+# Helpers
+# ======================================================================================
+
+
+def _lock(ticket: Ticket) -> Ticket:
+    """The ticket's row, locked until the transaction ends, with fresh values."""
+    return Ticket.objects.select_for_update().get(pk=ticket.pk)
+
+
+def _transition(
+    ticket: Ticket, new_status: str, *, actor, actor_kind=None, metadata: dict | None = None
+) -> bool:
+    """Move to ``new_status`` if the table allows it; False when already there."""
+    if ticket.status == new_status:
+        return False
+    if new_status not in ALLOWED_TRANSITIONS[ticket.status]:
+        raise Conflict(
+            f"A ticket that is {S(ticket.status).label.lower()} cannot become "
+            f"{S(new_status).label.lower()}.",
+            code="invalid_transition",
+        )
+    old = ticket.status
+    ticket.status = new_status
+    events.status_changed_event(
+        ticket=ticket,
+        actor=actor,
+        old=old,
+        new=new_status,
+        actor_kind=actor_kind,
+        metadata=metadata,
+    )
+    return True
+
+
+def _human_owned(ticket: Ticket) -> bool:
+    """A person has taken this ticket on: it goes back to them, not to the AI."""
+    return ticket.assignee_id is not None or ticket.escalations.filter(is_resolved=False).exists()
+
+
+def _reference_for(now) -> str:
+    day = timezone.localdate(now)
+    table = TicketSequence._meta.db_table
+    with connection.cursor() as cursor:
+        # One atomic upsert: concurrent openings each get their own number.
+        cursor.execute(
+            f"""INSERT INTO {table} (day, last_number) VALUES (%s, 1)
+                ON CONFLICT (day) DO UPDATE SET last_number = {table}.last_number + 1
+                RETURNING last_number""",  # noqa: S608 (table name from the model)
+            [day],
+        )
+        number = cursor.fetchone()[0]
+    return f"HD-{day:%Y%m%d}-{number:04d}"
+
+
+def sla_hours(organization, priority: str) -> int:
+    policy = getattr(organization, "sla_policy", None) if organization else None
+    if policy is None:
+        policy = SlaPolicy.objects.filter(is_default=True).first()
+    return policy.hours_for(priority) if policy else DEFAULT_SLA_HOURS[priority]
+
+
+def _choice(value: str, choices, field: str) -> str:
+    if value not in choices.values:
+        raise DomainError(f"“{value}” is not one of: {', '.join(choices.values)}.", field=field)
+    return value
+
+
+# ======================================================================================
+# Attachments
+# ======================================================================================
+
+ALLOWED_ATTACHMENT_TYPES = frozenset(
+    {
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text/plain",
+        "text/csv",
+        "application/json",
+        "application/zip",
+    }
+)
+
+
+def validate_attachments(files: Iterable[UploadedFile]) -> list[UploadedFile]:
+    """Refuse files that are too many, too large or of a type we do not store."""
+    files = list(files)
+    if len(files) > settings.HELPDESK_ATTACHMENT_MAX_FILES:
+        raise DomainError(
+            f"Attach at most {settings.HELPDESK_ATTACHMENT_MAX_FILES} files.", field="attachments"
+        )
+    limit = settings.HELPDESK_ATTACHMENT_MAX_BYTES
+    for upload in files:
+        if upload.size > limit:
+            raise DomainError(
+                f"{upload.name} is {upload.size // 1024} KB; the limit is {limit // 1024} KB.",
+                field="attachments",
+            )
+        # The browser's content type is not trusted: the file name decides.
+        guessed = mimetypes.guess_type(upload.name)[0] or "application/octet-stream"
+        if guessed not in ALLOWED_ATTACHMENT_TYPES:
+            raise DomainError(
+                f"{upload.name}: files of type {guessed} are not accepted "
+                "(images, PDF, text, CSV, JSON or ZIP).",
+                field="attachments",
+            )
+    return files
+
+
+def _store_attachments(message: Message, files: list[UploadedFile]) -> None:
+    for upload in files:
+        Attachment.objects.create(
+            message=message,
+            file=upload,
+            filename=upload.name[:255],
+            content_type=mimetypes.guess_type(upload.name)[0] or "application/octet-stream",
+            size=upload.size,
+        )
+
+
+# ======================================================================================
+# Opening and conversation
+# ======================================================================================
+
+
+@transaction.atomic
+def ticket_open(
+    *,
+    requester,
+    subject: str,
+    description: str,
+    type: str = TicketType.GENERAL,
+    priority: str = TicketPriority.NORMAL,
+    channel: str = TicketChannel.WEB,
+    attachments: Iterable[UploadedFile] = (),
+) -> Ticket:
+    """Open a ticket for ``requester``; its description is the first message."""
+    subject, description = (subject or "").strip(), (description or "").strip()
+    if not subject:
+        raise DomainError("Say in a few words what this is about.", field="subject")
+    if not description:
+        raise DomainError("Describe the problem or question.", field="description")
+    _choice(type, TicketType, "type")
+    _choice(priority, TicketPriority, "priority")
+    _choice(channel, TicketChannel, "channel")
+    files = validate_attachments(attachments)
+
+    now = timezone.now()
+    profile = getattr(requester, "customer_profile", None)
+    organization = profile.organization if profile else None
+    ticket = Ticket.objects.create(
+        reference=_reference_for(now),
+        subject=subject[:200],
+        description=description,
+        type=type,
+        priority=priority,
+        channel=channel,
+        requester=requester,
+        organization=organization,
+        sla_due_at=now + timedelta(hours=sla_hours(organization, priority)),
+    )
+    message = Message.objects.create(
+        ticket=ticket, sender_kind=SenderKind.CUSTOMER, author=requester, body=description
+    )
+    _store_attachments(message, files)
+    events.ticket_created_event(
+        ticket=ticket, actor=requester, actor_kind=events.TicketEvent.ActorKind.CUSTOMER
+    )
+    after_commit("ticket_opened", ticket_id=ticket.pk)
+    return ticket
+
+
+@transaction.atomic
+def message_add(
+    *,
+    ticket: Ticket,
+    author,
+    body: str,
+    sender_kind: str | None = None,
+    is_internal: bool = False,
+    attachments: Iterable[UploadedFile] = (),
+    ai: AiMetadata | None = None,
+) -> Message:
+    """Add a message to the conversation and move the ticket along.
+
+    A customer's reply on a resolved ticket reopens it; a closed ticket takes no more
+    customer replies. An agent's public reply leaves the ticket awaiting the customer.
+    The first public reply of an agent or the AI is the ticket's first response.
+    """
+    body = (body or "").strip()
+    if not body:
+        raise DomainError("Write a message.", field="body")
+    if sender_kind is None:
+        sender_kind = SenderKind.AGENT if author and author.is_staff else SenderKind.CUSTOMER
+    if is_internal and sender_kind == SenderKind.CUSTOMER:
+        raise NotPermitted("Customers cannot write internal notes.")
+    if sender_kind == SenderKind.CUSTOMER and author is not None and author.is_staff:
+        raise NotPermitted("Staff reply as agents, not as the customer.")
+    files = validate_attachments(attachments)
+
+    ticket = _lock(ticket)
+    if sender_kind == SenderKind.CUSTOMER:
+        if ticket.status == S.CLOSED:
+            raise Conflict("This ticket is closed. Please open a new ticket.", code="ticket_closed")
+        if ticket.status == S.RESOLVED:
+            _reopen(ticket, actor=author, reason="customer replied")
+        elif ticket.status == S.AWAITING_CUSTOMER:
+            _transition(ticket, S.ESCALATED if _human_owned(ticket) else S.NEW, actor=author)
+
+    message = Message.objects.create(
+        ticket=ticket,
+        sender_kind=sender_kind,
+        author=author,
+        body=body,
+        is_internal=is_internal,
+        **(_ai_fields(ai) if ai else {}),
+    )
+    _store_attachments(message, files)
+    events.message_added_event(ticket=ticket, message=message)
+
+    if message.is_public_reply:
+        if ticket.first_response_at is None:
+            ticket.first_response_at = message.created_at
+        if sender_kind == SenderKind.AGENT and ticket.status in OPEN_STATUSES:
+            _transition(ticket, S.AWAITING_CUSTOMER, actor=author)
+        after_commit("public_reply", ticket_id=ticket.pk, message_id=message.pk)
+    elif sender_kind == SenderKind.CUSTOMER:
+        after_commit("customer_replied", ticket_id=ticket.pk, message_id=message.pk)
+    ticket.save()
+    return message
+
+
+def _ai_fields(ai: AiMetadata) -> dict:
+    return {
+        "ai_model": ai.model,
+        "ai_confidence": ai.confidence,
+        "input_tokens": ai.input_tokens,
+        "output_tokens": ai.output_tokens,
+        "cost_usd": ai.cost_usd,
+        "latency_ms": ai.latency_ms,
+        "article_ids": list(ai.article_ids),
+        "example_ids": list(ai.example_ids),
+    }
+
+
+# ======================================================================================
+# Placeholders of saved replies
+# ======================================================================================
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\.([a-z_]+)\s*\}\}")
+
+
+def saved_reply_render(saved_reply: SavedReply, *, ticket: Ticket, agent) -> str:
+    """Fill in the allowed placeholders; unknown ones stay as written, so a typo shows."""
+    customer = ticket.requester
+    values = {
+        ("customer", "first_name"): customer.first_name or customer.get_username(),
+        ("customer", "last_name"): customer.last_name,
+        ("customer", "email"): customer.email,
+        ("ticket", "reference"): ticket.reference,
+        ("ticket", "subject"): ticket.subject,
+        ("agent", "first_name"): agent.first_name or agent.get_username(),
+    }
+    return _PLACEHOLDER.sub(lambda m: str(values.get(m.groups(), m.group(0))), saved_reply.body)
+
+
+@transaction.atomic
+def saved_reply_apply(*, ticket: Ticket, saved_reply: SavedReply, agent) -> Message:
+    """Send a saved reply as the agent, then apply its status change if it has one."""
+    if not saved_reply.is_active:
+        raise DomainError("This saved reply is archived.", field="saved_reply")
+    message = message_add(
+        ticket=ticket,
+        author=agent,
+        body=saved_reply_render(saved_reply, ticket=ticket, agent=agent),
+    )
+    if saved_reply.new_status == S.RESOLVED:
+        ticket_resolve(ticket=ticket, actor=agent)
+    elif saved_reply.new_status == S.CLOSED:
+        ticket_close(ticket=ticket, actor=agent)
+    return message
+
+
+# ======================================================================================
+# Status actions
+# ======================================================================================
+
+
+@transaction.atomic
+def ticket_set_status(
+    *, ticket: Ticket, status: str, actor=None, actor_kind=None, metadata: dict | None = None
+) -> Ticket:
+    """A plain status move (the AI pipeline's analyzing / ai_responding steps)."""
+    _choice(status, TicketStatus, "status")
+    ticket = _lock(ticket)
+    if _transition(ticket, status, actor=actor, actor_kind=actor_kind, metadata=metadata):
+        ticket.save(update_fields=["status", "updated_at"])
+    return ticket
+
+
+@transaction.atomic
+def ticket_assign(*, ticket: Ticket, assignee, actor) -> Ticket:
+    """Give the ticket to ``assignee`` (a staff user), or to nobody with None."""
+    if assignee is not None and not (assignee.is_active and assignee.is_staff):
+        raise DomainError("Tickets can only be assigned to active staff.", field="assignee")
+    ticket = _lock(ticket)
+    if ticket.assignee_id == getattr(assignee, "pk", None):
+        return ticket
+    old = ticket.assignee
+    ticket.assignee = assignee
+    ticket.save(update_fields=["assignee", "updated_at"])
+    events.assigned_event(ticket=ticket, actor=actor, old_assignee=old, new_assignee=assignee)
+    if assignee is not None and assignee != actor:
+        after_commit("assigned", ticket_id=ticket.pk, user_id=assignee.pk)
+    return ticket
+
+
+@transaction.atomic
+def ticket_change_priority(*, ticket: Ticket, priority: str, actor, actor_kind=None) -> Ticket:
+    """Change the priority; the SLA due time follows from the new priority."""
+    _choice(priority, TicketPriority, "priority")
+    ticket = _lock(ticket)
+    if ticket.priority == priority:
+        return ticket
+    old = ticket.priority
+    ticket.priority = priority
+    ticket.sla_due_at = ticket.created_at + timedelta(
+        hours=sla_hours(ticket.organization, priority)
+    )
+    ticket.save(update_fields=["priority", "sla_due_at", "updated_at"])
+    events.priority_changed_event(
+        ticket=ticket, actor=actor, old=old, new=priority, actor_kind=actor_kind
+    )
+    return ticket
+
+
+@transaction.atomic
+def ticket_update(
+    *, ticket: Ticket, actor, subject: str | None = None, type: str | None = None, actor_kind=None
+) -> Ticket:
+    """Correct the subject or the type (triage does it too); each change is an event."""
+    ticket = _lock(ticket)
+    changed = []
+    if subject is not None:
+        subject = subject.strip()
+        if not subject:
+            raise DomainError("The subject cannot be empty.", field="subject")
+        if subject != ticket.subject:
+            events.field_changed_event(
+                ticket=ticket,
+                actor=actor,
+                field="subject",
+                old=ticket.subject,
+                new=subject,
+                actor_kind=actor_kind,
+            )
+            ticket.subject = subject[:200]
+            changed.append("subject")
+    if type is not None and type != ticket.type:
+        _choice(type, TicketType, "type")
+        events.field_changed_event(
+            ticket=ticket,
+            actor=actor,
+            field="type",
+            old=ticket.type,
+            new=type,
+            actor_kind=actor_kind,
+        )
+        ticket.type = type
+        changed.append("type")
+    if changed:
+        ticket.save(update_fields=[*changed, "updated_at"])
+    return ticket
+
+
+def team_for(route_key: str) -> Team | None:
+    """The team that handles a ticket type or topic, else the general queue."""
+    return (
+        Team.objects.filter(handles__contains=[route_key]).order_by("pk").first()
+        or Team.objects.filter(is_default=True).first()
+    )
+
+
+def _round_robin_pick(team: Team, now):
+    """The available member assigned least recently; the row lock keeps two escalations
+    at once from picking the same person."""
+    membership = (
+        TeamMembership.objects.select_for_update(skip_locked=True)
+        .filter(team=team, is_available=True, user__is_active=True, user__is_staff=True)
+        .order_by(F("last_assigned_at").asc(nulls_first=True), "pk")
+        .select_related("user")
+        .first()
+    )
+    if membership is None:
+        return None
+    membership.last_assigned_at = now
+    membership.save(update_fields=["last_assigned_at"])
+    return membership.user
+
+
+@transaction.atomic
+def ticket_escalate(
+    *,
+    ticket: Ticket,
+    kind: str,
+    reason: str,
+    actor=None,
+    actor_kind=None,
+    topic: str = "",
+    ai_attempt: str = "",
+) -> Escalation:
+    """Hand the ticket to people: route it to a team, maybe assign a member, notify."""
+    _choice(kind, Escalation.Kind, "kind")
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("Say why the ticket needs a person.", field="reason")
+    ticket = _lock(ticket)
+    if ticket.status in DONE_STATUSES:
+        raise Conflict("Reopen the ticket before escalating it.", code="invalid_transition")
+    now = timezone.now()
+    team = team_for(topic or ticket.type)
+    assignee = ticket.assignee
+    if assignee is None and team is not None and team.round_robin:
+        assignee = _round_robin_pick(team, now)
+    escalation = Escalation.objects.create(
+        ticket=ticket,
+        kind=kind,
+        reason=reason,
+        topic=topic,
+        ai_attempt=ai_attempt,
+        team=team,
+        assignee=assignee,
+        created_by=actor,
+    )
+    _transition(
+        ticket, S.ESCALATED, actor=actor, actor_kind=actor_kind, metadata={"escalation_kind": kind}
+    )
+    if assignee is not None and ticket.assignee_id != assignee.pk:
+        events.assigned_event(
+            ticket=ticket,
+            actor=actor,
+            old_assignee=None,
+            new_assignee=assignee,
+            actor_kind=actor_kind,
+        )
+        ticket.assignee = assignee
+    ticket.team = team or ticket.team
+    ticket.save(update_fields=["status", "assignee", "team", "updated_at"])
+    events.escalated_event(ticket=ticket, actor=actor, escalation=escalation, actor_kind=actor_kind)
+    after_commit("escalated", ticket_id=ticket.pk, escalation_id=escalation.pk)
+    return escalation
+
+
+@transaction.atomic
+def ticket_resolve(*, ticket: Ticket, actor, actor_kind=None) -> Ticket:
+    """Mark the ticket resolved; open escalations are settled with it."""
+    ticket = _lock(ticket)
+    if ticket.status == S.RESOLVED:
+        raise Conflict("This ticket is already resolved.", code="invalid_transition")
+    now = timezone.now()
+    _transition(ticket, S.RESOLVED, actor=actor, actor_kind=actor_kind)
+    ticket.resolved_at = now
+    ticket.save(update_fields=["status", "resolved_at", "updated_at"])
+    ticket.escalations.filter(is_resolved=False).update(is_resolved=True, resolved_at=now)
+    events.resolved_event(ticket=ticket, actor=actor, actor_kind=actor_kind)
+    after_commit("resolved", ticket_id=ticket.pk)
+    return ticket
+
+
+@transaction.atomic
+def ticket_close(*, ticket: Ticket, actor, actor_kind=None) -> Ticket:
+    ticket = _lock(ticket)
+    if ticket.status == S.CLOSED:
+        raise Conflict("This ticket is already closed.", code="invalid_transition")
+    now = timezone.now()
+    _transition(ticket, S.CLOSED, actor=actor, actor_kind=actor_kind)
+    ticket.closed_at = now
+    ticket.save(update_fields=["status", "closed_at", "updated_at"])
+    ticket.escalations.filter(is_resolved=False).update(is_resolved=True, resolved_at=now)
+    events.closed_event(ticket=ticket, actor=actor, actor_kind=actor_kind)
+    return ticket
+
+
+def _reopen(ticket: Ticket, *, actor, reason: str) -> None:
+    """Back to work (ticket already locked): to its people if it had some, else new."""
+    if ticket.status not in DONE_STATUSES:
+        raise Conflict(
+            "Only a resolved or closed ticket can be reopened.", code="invalid_transition"
+        )
+    target = S.ESCALATED if ticket.assignee_id is not None else S.NEW
+    _transition(ticket, target, actor=actor)
+    ticket.resolved_at = None
+    ticket.closed_at = None
+    ticket.reopened_count += 1
+    # The rating was for the outcome that did not last; the next one gets rated anew.
+    ticket.satisfaction_rating = None
+    ticket.satisfaction_comment = ""
+    ticket.rated_at = None
+    events.reopened_event(ticket=ticket, actor=actor, reason=reason)
+
+
+@transaction.atomic
+def ticket_reopen(*, ticket: Ticket, actor, reason: str = "reopened by an agent") -> Ticket:
+    ticket = _lock(ticket)
+    _reopen(ticket, actor=actor, reason=reason)
+    ticket.save()
+    return ticket
+
+
+@transaction.atomic
+def ticket_rate(*, ticket: Ticket, actor, rating, comment: str = "") -> Ticket:
+    """The requester rates the outcome (CSAT 1–5) once the ticket is resolved."""
+    try:
+        rating = int(rating)
+    except (TypeError, ValueError):
+        raise DomainError("Choose a rating from 1 to 5.", field="rating") from None
+    if not 1 <= rating <= 5:
+        raise DomainError("Choose a rating from 1 to 5.", field="rating")
+    ticket = _lock(ticket)
+    if actor is None or actor.pk != ticket.requester_id:
+        raise NotPermitted("Only the person who opened the ticket can rate it.")
+    if ticket.status not in DONE_STATUSES:
+        raise Conflict("A ticket can be rated once it is resolved.", code="not_resolved")
+    if ticket.satisfaction_rating is not None:
+        raise Conflict("You have already rated this ticket.", code="already_rated")
+    ticket.satisfaction_rating = rating
+    ticket.satisfaction_comment = (comment or "").strip()[:2000]
+    ticket.rated_at = timezone.now()
+    ticket.save(
+        update_fields=["satisfaction_rating", "satisfaction_comment", "rated_at", "updated_at"]
+    )
+    events.rated_event(ticket=ticket, actor=actor, rating=rating)
+    after_commit("rated", ticket_id=ticket.pk)
+    return ticket
+
+
+# ======================================================================================
+# Customers
+# ======================================================================================
+
+
+@transaction.atomic
+def customer_register(
+    *,
+    username: str,
+    email: str,
+    password: str,
+    first_name: str = "",
+    last_name: str = "",
+    organization=None,
+    is_org_admin: bool = False,
+):
+    """Create a customer account and its profile."""
+    from django.contrib.auth import get_user_model
+
+    from support.models import CustomerProfile
+
+    User = get_user_model()
+    if User.objects.filter(username__iexact=username).exists():
+        raise DomainError("This username is taken.", field="username")
+    user = User.objects.create_user(
+        username=username,
+        email=email,
+        password=password,
+        first_name=first_name,
+        last_name=last_name,
+    )
+    CustomerProfile.objects.create(user=user, organization=organization, is_org_admin=is_org_admin)
+    return user

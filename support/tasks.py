@@ -1,1 +1,76 @@
 """Celery tasks of support: thin, take ids, idempotent, call services."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.core.cache import cache
+
+from support import notifications
+from support.models import Escalation, Message, Ticket
+
+logger = logging.getLogger(__name__)
+
+_SEEN_TTL = 7 * 24 * 3600
+
+
+def _effect_key(kind: str, ids: dict) -> str:
+    return f"support:effect:{kind}:" + ",".join(f"{k}={v}" for k, v in sorted(ids.items()))
+
+
+@shared_task(
+    bind=True,
+    autoretry_for=(ConnectionError, TimeoutError),
+    retry_backoff=True,
+    retry_kwargs={"max_retries": 5},
+    acks_late=True,
+)
+def ticket_effects(
+    self,
+    kind: str,
+    ticket_id: int,
+    message_id: int | None = None,
+    escalation_id: int | None = None,
+    user_id: int | None = None,
+) -> int:
+    """What follows a committed ticket change: the emails of ``support.notifications``."""
+    ids = {
+        "ticket_id": ticket_id,
+        "message_id": message_id,
+        "escalation_id": escalation_id,
+        "user_id": user_id,
+    }
+    ticket = (
+        Ticket.objects.select_related("requester", "assignee", "team").filter(pk=ticket_id).first()
+    )
+    if ticket is None:
+        return 0
+    key = _effect_key(kind, ids)
+    # Claimed once per (effect, ids): a redelivered task sends no second email.
+    if not cache.add(key, 1, timeout=_SEEN_TTL):
+        logger.info("effect %s already done", kind, extra={"effect": kind, **ids})
+        return 0
+    try:
+        return _run(
+            kind, ticket, message_id=message_id, escalation_id=escalation_id, user_id=user_id
+        )
+    except Exception:
+        cache.delete(key)  # not done: a retry may claim it again
+        raise
+
+
+def _run(kind: str, ticket: Ticket, *, message_id, escalation_id, user_id) -> int:
+    if kind == "public_reply":
+        return notifications.public_reply(ticket, Message.objects.get(pk=message_id))
+    if kind == "resolved":
+        return notifications.resolved(ticket)
+    if kind == "escalated":
+        return notifications.escalated(ticket, Escalation.objects.get(pk=escalation_id))
+    if kind == "assigned":
+        from django.contrib.auth import get_user_model
+
+        return notifications.assigned(ticket, get_user_model().objects.get(pk=user_id))
+    if kind == "customer_replied":
+        return notifications.customer_replied(ticket, Message.objects.get(pk=message_id))
+    return 0  # ticket_opened, rated: no email; later parts of the product act on them

@@ -2,6 +2,20 @@ from django.urls import path
 
 from support import views
 
+app_name = "support"
+
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("tickets/", views.ticket_list, name="ticket-list"),
+    path("tickets/new/", views.ticket_new, name="ticket-new"),
+    path("tickets/<str:reference>/", views.ticket_detail, name="ticket-detail"),
+    path("tickets/<str:reference>/reply/", views.ticket_reply, name="ticket-reply"),
+    path("tickets/<str:reference>/rate/", views.ticket_rate, name="ticket-rate"),
+    path("tickets/<str:reference>/escalate/", views.ticket_escalate, name="ticket-escalate"),
+    path("tickets/<str:reference>/resolve/", views.ticket_resolve, name="ticket-resolve"),
+    path(
+        "tickets/<str:reference>/attachments/<int:pk>/",
+        views.attachment_download,
+        name="attachment",
+    ),
 ]

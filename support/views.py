@@ -1,7 +1,207 @@
-"""Customer portal pages (server-rendered, thin)."""
+"""Customer portal pages (server-rendered, thin): each view calls one selector or
+service and turns domain errors into form errors."""
 
-from django.shortcuts import render
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from config.errors import DomainError
+from support import selectors, services
+from support.forms import EscalateForm, RateForm, ReplyForm, SignUpForm, TicketForm
+from support.models import DONE_STATUSES, OPEN_STATUSES, Attachment, Escalation
 
 
 def home(request):
     return render(request, "support/home.html")
+
+
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("support:ticket-list")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = services.customer_register(
+            username=form.cleaned_data["username"],
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+            first_name=form.cleaned_data["first_name"],
+            last_name=form.cleaned_data["last_name"],
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome! Your account is ready.")
+        return redirect("support:ticket-list")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def ticket_list(request):
+    tickets = selectors.ticket_list(user=request.user)
+    state = request.GET.get("state", "open")
+    if state == "open":
+        tickets = tickets.filter(status__in=OPEN_STATUSES)
+    elif state == "done":
+        tickets = tickets.filter(status__in=DONE_STATUSES)
+    if request.GET.get("scope") == "mine":
+        tickets = tickets.filter(requester=request.user)
+    page = Paginator(tickets.order_by("-updated_at"), 20).get_page(request.GET.get("page"))
+    profile = getattr(request.user, "customer_profile", None)
+    return render(
+        request,
+        "support/ticket_list.html",
+        {
+            "page": page,
+            "state": state,
+            "scope": request.GET.get("scope", "all"),
+            "is_org_admin": bool(profile and profile.is_org_admin and profile.organization_id),
+        },
+    )
+
+
+@login_required
+def ticket_new(request):
+    form = TicketForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            ticket = services.ticket_open(
+                requester=request.user,
+                subject=form.cleaned_data["subject"],
+                description=form.cleaned_data["description"],
+                type=form.cleaned_data["type"],
+                attachments=form.cleaned_data["attachments"],
+            )
+        except DomainError as error:
+            form.add_domain_error(error)
+        else:
+            messages.success(
+                request, f"Ticket {ticket.reference} is open. We'll reply here and by email."
+            )
+            return redirect(ticket)
+    return render(request, "support/ticket_new.html", {"form": form})
+
+
+def _detail(request, reference, *, reply_form=None, rate_form=None, escalate_form=None, status=200):
+    ticket = selectors.ticket_with_conversation(user=request.user, reference=reference)
+    is_requester = ticket.requester_id == request.user.pk
+    return render(
+        request,
+        "support/ticket_detail.html",
+        {
+            "ticket": ticket,
+            "conversation": ticket.visible_messages,
+            "reply_form": reply_form or ReplyForm(),
+            "rate_form": rate_form or RateForm(),
+            "escalate_form": escalate_form or EscalateForm(),
+            "can_reply": ticket.status != "closed",
+            "can_rate": is_requester
+            and ticket.status in DONE_STATUSES
+            and ticket.satisfaction_rating is None,
+            "can_escalate": ticket.status in OPEN_STATUSES and ticket.status != "escalated",
+            "can_resolve": is_requester and ticket.status in OPEN_STATUSES,
+        },
+        status=status,
+    )
+
+
+@login_required
+def ticket_detail(request, reference):
+    return _detail(request, reference)
+
+
+@login_required
+@require_POST
+def ticket_reply(request, reference):
+    ticket = selectors.ticket_get(user=request.user, reference=reference)
+    form = ReplyForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            services.message_add(
+                ticket=ticket,
+                author=request.user,
+                body=form.cleaned_data["body"],
+                attachments=form.cleaned_data["attachments"],
+            )
+        except DomainError as error:
+            form.add_domain_error(error)
+        else:
+            messages.success(request, "Your reply was sent.")
+            return redirect(ticket)
+    return _detail(request, reference, reply_form=form, status=400)
+
+
+@login_required
+@require_POST
+def ticket_rate(request, reference):
+    ticket = selectors.ticket_get(user=request.user, reference=reference)
+    form = RateForm(request.POST)
+    if form.is_valid():
+        try:
+            services.ticket_rate(
+                ticket=ticket,
+                actor=request.user,
+                rating=form.cleaned_data["rating"],
+                comment=form.cleaned_data["comment"],
+            )
+        except DomainError as error:
+            form.add_domain_error(error)
+        else:
+            messages.success(request, "Thank you for rating us.")
+            return redirect(ticket)
+    return _detail(request, reference, rate_form=form, status=400)
+
+
+@login_required
+@require_POST
+def ticket_escalate(request, reference):
+    ticket = selectors.ticket_get(user=request.user, reference=reference)
+    form = EscalateForm(request.POST)
+    if form.is_valid():
+        try:
+            services.ticket_escalate(
+                ticket=ticket,
+                kind=Escalation.Kind.CUSTOMER_REQUESTED,
+                reason=form.cleaned_data["reason"],
+                actor=request.user,
+            )
+        except DomainError as error:
+            form.add_domain_error(error)
+        else:
+            messages.success(request, "A person from the team will take it from here.")
+            return redirect(ticket)
+    return _detail(request, reference, escalate_form=form, status=400)
+
+
+@login_required
+@require_POST
+def ticket_resolve(request, reference):
+    ticket = selectors.ticket_get(user=request.user, reference=reference)
+    if ticket.requester_id != request.user.pk:
+        raise Http404
+    try:
+        services.ticket_resolve(ticket=ticket, actor=request.user)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Marked as solved. How did we do?")
+    return redirect(ticket)
+
+
+@login_required
+def attachment_download(request, reference, pk):
+    ticket = selectors.ticket_get(user=request.user, reference=reference)
+    attachment = get_object_or_404(
+        Attachment.objects.select_related("message"), pk=pk, message__ticket=ticket
+    )
+    if attachment.message.is_internal and not selectors.is_agent(request.user):
+        raise Http404
+    return FileResponse(
+        attachment.file.open("rb"),
+        as_attachment=True,
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+    )

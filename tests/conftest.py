@@ -16,7 +16,12 @@ from django.conf import settings
 from django.db import connection
 
 from config.embedded import socket_database_url
-from tests.factories import AgentFactory, ManagerFactory, UserFactory
+from tests.factories import (
+    AgentFactory,
+    CustomerFactory,
+    ManagerFactory,
+    OrganizationFactory,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -30,8 +35,85 @@ def _clean_redis():
 
 
 @pytest.fixture
-def customer(db):
-    return UserFactory(username="customer-a")
+def org_a(db):
+    return OrganizationFactory(name="Acme", mrr=2000)
+
+
+@pytest.fixture
+def org_b(db):
+    return OrganizationFactory(name="Globex", mrr=100)
+
+
+@pytest.fixture
+def customer(org_a):
+    """Customer of organization A."""
+    return CustomerFactory(username="customer-a", first_name="Casey", profile__organization=org_a)
+
+
+@pytest.fixture
+def colleague(org_a):
+    """Another customer of organization A (not its admin)."""
+    return CustomerFactory(username="colleague-a", profile__organization=org_a)
+
+
+@pytest.fixture
+def org_admin(org_a):
+    return CustomerFactory(
+        username="admin-a", profile__organization=org_a, profile__is_org_admin=True
+    )
+
+
+@pytest.fixture
+def other_customer(org_b):
+    """Customer of organization B."""
+    return CustomerFactory(username="customer-b", profile__organization=org_b)
+
+
+@pytest.fixture
+def ticket(customer):
+    from support.services import ticket_open
+
+    return ticket_open(
+        requester=customer,
+        subject="Cannot export invoices",
+        description="The export button spins forever.",
+        type="billing",
+    )
+
+
+@pytest.fixture
+def run_effects(django_capture_on_commit_callbacks, settings):
+    """Run what services schedule after commit, with Celery tasks executed inline.
+
+    Unit tests only: the real worker path is tested in tests/foundation/test_celery.py.
+    """
+    from config.celery import app
+
+    class Runner:
+        def __enter__(self):
+            self._capture = django_capture_on_commit_callbacks(execute=False)
+            self.callbacks = self._capture.__enter__()
+            return self
+
+        def __exit__(self, *exc):
+            self._capture.__exit__(*exc)
+            if exc[0] is None:
+                app.conf.task_always_eager = True
+                try:
+                    for callback in self.callbacks:
+                        callback()
+                finally:
+                    app.conf.task_always_eager = False
+
+    return Runner
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Effects are deduplicated in the cache; each test starts without old claims."""
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture

@@ -47,3 +47,47 @@ class ManagerFactory(UserFactory):
     def groups(self, create, extracted, **kwargs):
         if create:
             _add_groups(self, extracted or [settings.AGENTS_GROUP, settings.MANAGERS_GROUP])
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "support.Organization"
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Org {n}")
+    plan = "business"
+    mrr = 500
+
+
+class CustomerFactory(UserFactory):
+    """A customer with a profile in ``organization`` (None: no organization)."""
+
+    @factory.post_generation
+    def profile(self, create, extracted, **kwargs):
+        if create:
+            from support.models import CustomerProfile
+
+            CustomerProfile.objects.update_or_create(
+                user=self,
+                defaults={
+                    "organization": kwargs.get("organization"),
+                    "is_org_admin": kwargs.get("is_org_admin", False),
+                },
+            )
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "support.Team"
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+    handles = factory.LazyFunction(list)
+
+
+class SavedReplyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "support.SavedReply"
+
+    title = factory.Sequence(lambda n: f"Reply {n}")
+    body = "Hi {{ customer.first_name }}, about {{ ticket.reference }}: we are on it."

@@ -1,13 +1,37 @@
+"""Serializers of the support API: output shapes, and input validation for each action.
+
+Fields meant for staff (AI confidence, sentiment, internal metadata) are null for
+customers; internal notes never reach them at all (the selectors filter them out).
+"""
+
+from __future__ import annotations
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils import timezone
 from rest_framework import serializers
+
+from support.models import (
+    Attachment,
+    Escalation,
+    Message,
+    SavedReply,
+    Ticket,
+    TicketEvent,
+    TicketPriority,
+    TicketType,
+)
+from support.selectors import is_agent
+
+User = get_user_model()
 
 
 class MeSerializer(serializers.ModelSerializer):
     roles = serializers.SerializerMethodField()
 
     class Meta:
-        model = get_user_model()
+        model = User
         fields = ["id", "username", "email", "first_name", "last_name", "is_staff", "roles"]
         read_only_fields = fields
 
@@ -21,3 +45,234 @@ class MeSerializer(serializers.ModelSerializer):
         if user.is_superuser:
             roles.append("admin")
         return roles
+
+
+class PersonSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(read_only=True)
+    name = serializers.SerializerMethodField()
+
+    def get_name(self, user) -> str:
+        return user.get_full_name() or user.get_username()
+
+
+class _StaffOnlyMixin:
+    """Blanks the named fields for customers."""
+
+    staff_only_fields: tuple[str, ...] = ()
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not is_agent(self.context["request"].user):
+            for name in self.staff_only_fields:
+                data[name] = None
+        return data
+
+
+class TicketSerializer(_StaffOnlyMixin, serializers.ModelSerializer):
+    requester = PersonSerializer(read_only=True)
+    assignee = PersonSerializer(read_only=True, allow_null=True)
+    organization = serializers.StringRelatedField(read_only=True, allow_null=True)
+    team = serializers.StringRelatedField(read_only=True, allow_null=True)
+    sla_breached = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+
+    staff_only_fields = ("ai_confidence", "sentiment", "team")
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "reference",
+            "url",
+            "subject",
+            "description",
+            "type",
+            "status",
+            "priority",
+            "channel",
+            "requester",
+            "organization",
+            "assignee",
+            "team",
+            "ai_confidence",
+            "sentiment",
+            "satisfaction_rating",
+            "satisfaction_comment",
+            "reopened_count",
+            "created_at",
+            "updated_at",
+            "first_response_at",
+            "resolved_at",
+            "closed_at",
+            "sla_due_at",
+            "sla_breached",
+        ]
+        read_only_fields = fields
+
+    def get_sla_breached(self, ticket) -> bool:
+        return ticket.sla_breached(timezone.now())
+
+    def get_url(self, ticket) -> str:
+        return self.context["request"].build_absolute_uri(
+            reverse("api-ticket-detail", kwargs={"reference": ticket.reference})
+        )
+
+
+class TicketCreateSerializer(serializers.Serializer):
+    subject = serializers.CharField(max_length=200)
+    description = serializers.CharField()
+    type = serializers.ChoiceField(choices=TicketType.choices, default=TicketType.GENERAL)
+    priority = serializers.ChoiceField(
+        choices=TicketPriority.choices, default=TicketPriority.NORMAL
+    )
+    requester = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True),
+        required=False,
+        help_text="Staff only: open the ticket on behalf of this customer.",
+    )
+    attachments = serializers.ListField(child=serializers.FileField(), required=False, default=list)
+
+    def validate_requester(self, requester):
+        if not is_agent(self.context["request"].user):
+            raise serializers.ValidationError("Only staff can open tickets for someone else.")
+        return requester
+
+
+class TicketUpdateSerializer(serializers.Serializer):
+    subject = serializers.CharField(max_length=200, required=False)
+    type = serializers.ChoiceField(choices=TicketType.choices, required=False)
+    priority = serializers.ChoiceField(choices=TicketPriority.choices, required=False)
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Attachment
+        fields = ["id", "filename", "content_type", "size", "url"]
+
+    def get_url(self, attachment) -> str:
+        return self.context["request"].build_absolute_uri(
+            reverse(
+                "support:attachment",
+                kwargs={"reference": attachment.message.ticket.reference, "pk": attachment.pk},
+            )
+        )
+
+
+class MessageSerializer(_StaffOnlyMixin, serializers.ModelSerializer):
+    author = PersonSerializer(read_only=True, allow_null=True)
+    attachments = AttachmentSerializer(many=True, read_only=True)
+
+    staff_only_fields = (
+        "ai_model",
+        "ai_confidence",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "latency_ms",
+        "article_ids",
+        "example_ids",
+    )
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "sender_kind",
+            "author",
+            "body",
+            "is_internal",
+            "created_at",
+            "attachments",
+            "ai_model",
+            "ai_confidence",
+            "input_tokens",
+            "output_tokens",
+            "cost_usd",
+            "latency_ms",
+            "article_ids",
+            "example_ids",
+        ]
+        read_only_fields = fields
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    body = serializers.CharField()
+    is_internal = serializers.BooleanField(
+        default=False, help_text="Staff only: a note customers never see."
+    )
+    attachments = serializers.ListField(child=serializers.FileField(), required=False, default=list)
+
+    def validate_is_internal(self, value):
+        if value and not is_agent(self.context["request"].user):
+            raise serializers.ValidationError("Only staff can write internal notes.")
+        return value
+
+
+class TicketEventSerializer(_StaffOnlyMixin, serializers.ModelSerializer):
+    actor = PersonSerializer(read_only=True, allow_null=True)
+    description = serializers.CharField(read_only=True)
+
+    staff_only_fields = ("metadata",)
+
+    class Meta:
+        model = TicketEvent
+        fields = [
+            "id",
+            "kind",
+            "actor",
+            "actor_kind",
+            "field",
+            "old_value",
+            "new_value",
+            "description",
+            "metadata",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class EscalateSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+    kind = serializers.ChoiceField(
+        choices=Escalation.Kind.choices,
+        required=False,
+        help_text="Staff only; a customer's request is always customer_requested.",
+    )
+    topic = serializers.CharField(required=False, allow_blank=True, default="", max_length=30)
+
+
+class EscalationSerializer(serializers.ModelSerializer):
+    team = serializers.StringRelatedField(allow_null=True)
+    assignee = PersonSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Escalation
+        fields = ["id", "kind", "reason", "topic", "team", "assignee", "is_resolved", "created_at"]
+        read_only_fields = fields
+
+
+class RateSerializer(serializers.Serializer):
+    rating = serializers.IntegerField(min_value=1, max_value=5)
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class AssignSerializer(serializers.Serializer):
+    assignee = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True, is_staff=True),
+        allow_null=True,
+        required=False,
+        help_text="Staff user id; null unassigns; omitted assigns to you.",
+    )
+
+
+class SavedReplySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SavedReply
+        fields = ["id", "title", "body", "new_status"]
+        read_only_fields = fields
+
+
+class ApplySavedReplySerializer(serializers.Serializer):
+    saved_reply = serializers.PrimaryKeyRelatedField(queryset=SavedReply.objects.all())

@@ -2,7 +2,53 @@ from django.urls import path
 
 from support.api import views
 
+tickets = views.TicketViewSet
+messages = views.TicketMessageViewSet
+
 urlpatterns = [
     path("", views.ApiRootView.as_view(), name="api-root"),
     path("me/", views.MeView.as_view(), name="api-me"),
+    path("auth/token/", views.TokenView.as_view(), name="api-token"),
+    path("tickets/", tickets.as_view({"get": "list", "post": "create"}), name="api-ticket-list"),
+    path(
+        "tickets/<str:reference>/",
+        tickets.as_view({"get": "retrieve", "patch": "partial_update"}),
+        name="api-ticket-detail",
+    ),
+    *[
+        path(
+            f"tickets/<str:reference>/{url}/",
+            tickets.as_view({"post": name}),
+            name=f"api-ticket-{url}",
+        )
+        for name, url in [
+            ("escalate", "escalate"),
+            ("resolve", "resolve"),
+            ("close", "close"),
+            ("reopen", "reopen"),
+            ("rate", "rate"),
+            ("assign", "assign"),
+            ("apply_saved_reply", "saved-reply"),
+        ]
+    ],
+    path(
+        "tickets/<str:reference>/messages/",
+        messages.as_view({"get": "list", "post": "create"}),
+        name="api-ticket-messages",
+    ),
+    path(
+        "tickets/<str:reference>/events/",
+        views.TicketEventViewSet.as_view({"get": "list"}),
+        name="api-ticket-events",
+    ),
+    path(
+        "saved-replies/",
+        views.SavedReplyViewSet.as_view({"get": "list"}),
+        name="api-saved-reply-list",
+    ),
+    path(
+        "saved-replies/<int:pk>/",
+        views.SavedReplyViewSet.as_view({"get": "retrieve"}),
+        name="api-saved-reply-detail",
+    ),
 ]

@@ -1,11 +1,30 @@
+"""Support API views: thin. Validate with a serializer, call one service or selector,
+answer with an output serializer. Domain errors become 400/403/409 in one handler."""
+
+from __future__ import annotations
+
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
-from rest_framework.permissions import AllowAny
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from support.api.serializers import MeSerializer
+from support import selectors, services
+from support.api import serializers as s
+from support.api.filters import TicketFilter
+from support.models import Escalation, Message, TicketChannel, TicketEvent
+
+
+class IsAgent(BasePermission):
+    message = "Only support staff can do this."
+
+    def has_permission(self, request, view):
+        return selectors.is_agent(request.user)
 
 
 class ApiRootView(APIView):
@@ -17,9 +36,8 @@ class ApiRootView(APIView):
         responses=inline_serializer(
             "ApiRoot",
             {
-                "schema": serializers.URLField(),
-                "docs": serializers.URLField(),
-                "me": serializers.URLField(),
+                name: serializers.URLField()
+                for name in ("schema", "docs", "me", "token", "tickets", "saved_replies")
             },
         )
     )
@@ -29,6 +47,9 @@ class ApiRootView(APIView):
                 "schema": reverse("api-schema", request=request),
                 "docs": reverse("api-docs", request=request),
                 "me": reverse("api-me", request=request),
+                "token": reverse("api-token", request=request),
+                "tickets": reverse("api-ticket-list", request=request),
+                "saved_replies": reverse("api-saved-reply-list", request=request),
             }
         )
 
@@ -36,6 +57,211 @@ class ApiRootView(APIView):
 class MeView(APIView):
     """The signed-in user and their roles (customer, agent, manager, admin)."""
 
-    @extend_schema(responses=MeSerializer)
+    @extend_schema(responses=s.MeSerializer)
     def get(self, request):
-        return Response(MeSerializer(request.user).data)
+        return Response(s.MeSerializer(request.user).data)
+
+
+class TokenView(ObtainAuthToken):
+    """Exchange a username and password for an API token (``Authorization: Token …``)."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "anon"
+
+
+class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Tickets the caller may see: their own (or their organization's, for its admin),
+    every ticket for staff. Other tickets answer 404."""
+
+    lookup_field = "reference"
+    serializer_class = s.TicketSerializer
+    filterset_class = TicketFilter
+    search_fields = ["reference", "subject", "requester__email"]
+    ordering_fields = ["created_at", "updated_at", "sla_due_at", "priority", "status"]
+    ordering = ["-created_at"]
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def get_queryset(self):
+        return selectors.ticket_list(user=self.request.user)
+
+    def get_permissions(self):
+        if self.action in {"partial_update", "close", "reopen", "assign", "apply_saved_reply"}:
+            return [IsAuthenticated(), IsAgent()]
+        return [IsAuthenticated()]
+
+    def get_throttles(self):
+        if self.action == "create":
+            self.throttle_scope = "ticket_create"
+            return [*super().get_throttles(), ScopedRateThrottle()]
+        return super().get_throttles()
+
+    def _out(self, ticket, code=status.HTTP_200_OK):
+        ticket = self.get_queryset().get(pk=ticket.pk)
+        return Response(self.get_serializer(ticket).data, status=code)
+
+    def _input(self, serializer_class):
+        serializer = serializer_class(data=self.request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    @extend_schema(request=s.TicketCreateSerializer, responses={201: s.TicketSerializer})
+    def create(self, request):
+        data = self._input(s.TicketCreateSerializer)
+        ticket = services.ticket_open(
+            requester=data.get("requester") or request.user,
+            subject=data["subject"],
+            description=data["description"],
+            type=data["type"],
+            priority=data["priority"],
+            channel=TicketChannel.API,
+            attachments=data["attachments"],
+        )
+        return self._out(ticket, status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.TicketUpdateSerializer, responses=s.TicketSerializer)
+    def partial_update(self, request, reference=None):
+        ticket = self.get_object()
+        data = self._input(s.TicketUpdateSerializer)
+        if "priority" in data:
+            ticket = services.ticket_change_priority(
+                ticket=ticket, priority=data["priority"], actor=request.user
+            )
+        if "subject" in data or "type" in data:
+            ticket = services.ticket_update(
+                ticket=ticket,
+                actor=request.user,
+                subject=data.get("subject"),
+                type=data.get("type"),
+            )
+        return self._out(ticket)
+
+    @extend_schema(request=s.EscalateSerializer, responses={201: s.EscalationSerializer})
+    @action(detail=True, methods=["post"])
+    def escalate(self, request, reference=None):
+        """Hand the ticket to people. A customer asking here is "customer_requested"."""
+        ticket = self.get_object()
+        data = self._input(s.EscalateSerializer)
+        agent = selectors.is_agent(request.user)
+        escalation = services.ticket_escalate(
+            ticket=ticket,
+            kind=data.get("kind", Escalation.Kind.COMPLEX)
+            if agent
+            else Escalation.Kind.CUSTOMER_REQUESTED,
+            reason=data["reason"],
+            topic=data["topic"] if agent else "",
+            actor=request.user,
+        )
+        return Response(s.EscalationSerializer(escalation).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=s.TicketSerializer)
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, reference=None):
+        """Staff, or the requester (when their problem is solved)."""
+        ticket = self.get_object()
+        if not selectors.is_agent(request.user) and ticket.requester_id != request.user.pk:
+            self.permission_denied(request, message="Only the requester or staff can resolve.")
+        return self._out(services.ticket_resolve(ticket=ticket, actor=request.user))
+
+    @extend_schema(request=None, responses=s.TicketSerializer)
+    @action(detail=True, methods=["post"])
+    def close(self, request, reference=None):
+        return self._out(services.ticket_close(ticket=self.get_object(), actor=request.user))
+
+    @extend_schema(request=None, responses=s.TicketSerializer)
+    @action(detail=True, methods=["post"])
+    def reopen(self, request, reference=None):
+        return self._out(services.ticket_reopen(ticket=self.get_object(), actor=request.user))
+
+    @extend_schema(request=s.RateSerializer, responses=s.TicketSerializer)
+    @action(detail=True, methods=["post"])
+    def rate(self, request, reference=None):
+        """The requester rates the outcome (1–5) once the ticket is resolved."""
+        ticket = self.get_object()
+        data = self._input(s.RateSerializer)
+        return self._out(
+            services.ticket_rate(
+                ticket=ticket, actor=request.user, rating=data["rating"], comment=data["comment"]
+            )
+        )
+
+    @extend_schema(request=s.AssignSerializer, responses=s.TicketSerializer)
+    @action(detail=True, methods=["post"])
+    def assign(self, request, reference=None):
+        ticket = self.get_object()
+        data = self._input(s.AssignSerializer)
+        assignee = data.get("assignee", request.user)
+        return self._out(
+            services.ticket_assign(ticket=ticket, assignee=assignee, actor=request.user)
+        )
+
+    @extend_schema(request=s.ApplySavedReplySerializer, responses={201: s.MessageSerializer})
+    @action(detail=True, methods=["post"], url_path="saved-reply")
+    def apply_saved_reply(self, request, reference=None):
+        """Send a saved reply (placeholders filled in) and apply its status change."""
+        ticket = self.get_object()
+        data = self._input(s.ApplySavedReplySerializer)
+        message = services.saved_reply_apply(
+            ticket=ticket, saved_reply=data["saved_reply"], agent=request.user
+        )
+        return Response(
+            s.MessageSerializer(message, context=self.get_serializer_context()).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class TicketMessageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The conversation of one ticket; customers never see internal notes."""
+
+    serializer_class = s.MessageSerializer
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    pagination_class = None
+
+    def get_ticket(self):
+        return selectors.ticket_get(user=self.request.user, reference=self.kwargs["reference"])
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Message.objects.none()
+        return selectors.message_list(user=self.request.user, ticket=self.get_ticket())
+
+    @extend_schema(request=s.MessageCreateSerializer, responses={201: s.MessageSerializer})
+    def create(self, request, reference=None):
+        ticket = self.get_ticket()
+        serializer = s.MessageCreateSerializer(
+            data=request.data, context=self.get_serializer_context()
+        )
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        message = services.message_add(
+            ticket=ticket,
+            author=request.user,
+            body=data["body"],
+            is_internal=data["is_internal"],
+            attachments=data["attachments"],
+        )
+        message = self.get_queryset().get(pk=message.pk)
+        return Response(self.get_serializer(message).data, status=status.HTTP_201_CREATED)
+
+
+class TicketEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The audit log of one ticket, oldest first (read-only)."""
+
+    serializer_class = s.TicketEventSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return TicketEvent.objects.none()
+        ticket = selectors.ticket_get(user=self.request.user, reference=self.kwargs["reference"])
+        return selectors.event_list(user=self.request.user, ticket=ticket)
+
+
+class SavedReplyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Canned responses agents can send with the ticket's ``saved-reply`` action."""
+
+    serializer_class = s.SavedReplySerializer
+    permission_classes = [IsAuthenticated, IsAgent]
+    pagination_class = None
+
+    def get_queryset(self):
+        return selectors.saved_reply_list()

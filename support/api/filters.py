@@ -1,0 +1,33 @@
+import django_filters
+from django.utils import timezone
+
+from support.models import Ticket, TicketChannel, TicketPriority, TicketStatus, TicketType
+
+
+class TicketFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=TicketStatus.choices)
+    type = django_filters.MultipleChoiceFilter(choices=TicketType.choices)
+    priority = django_filters.MultipleChoiceFilter(choices=TicketPriority.choices)
+    channel = django_filters.ChoiceFilter(choices=TicketChannel.choices)
+    assignee = django_filters.NumberFilter(field_name="assignee_id")
+    organization = django_filters.NumberFilter(field_name="organization_id")
+    mine = django_filters.BooleanFilter(
+        method="filter_mine", help_text="Assigned to me (staff) / opened by me."
+    )
+    unassigned = django_filters.BooleanFilter(field_name="assignee", lookup_expr="isnull")
+    sla_breached = django_filters.BooleanFilter(method="filter_sla_breached")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Ticket
+        fields = []
+
+    def filter_mine(self, queryset, name, value):
+        user = self.request.user
+        field = "assignee" if user.is_staff else "requester"
+        return queryset.filter(**{field: user}) if value else queryset.exclude(**{field: user})
+
+    def filter_sla_breached(self, queryset, name, value):
+        breached = Ticket.objects.sla_breached(timezone.now()).values("pk")
+        return queryset.filter(pk__in=breached) if value else queryset.exclude(pk__in=breached)

@@ -1,0 +1,172 @@
+"""One small writer per ticket event type (the audit log). Services call them inside
+their transaction, so an event exists exactly when its change does."""
+
+from __future__ import annotations
+
+from support.models import Message, Ticket, TicketEvent
+
+Kind = TicketEvent.Kind
+
+
+def actor_kind_of(user) -> str:
+    if user is None:
+        return TicketEvent.ActorKind.SYSTEM
+    return TicketEvent.ActorKind.AGENT if user.is_staff else TicketEvent.ActorKind.CUSTOMER
+
+
+def _write(
+    *,
+    ticket: Ticket,
+    kind: str,
+    actor,
+    actor_kind: str | None = None,
+    field: str = "",
+    old: str = "",
+    new: str = "",
+    metadata: dict | None = None,
+    is_internal: bool = False,
+) -> TicketEvent:
+    return TicketEvent.objects.create(
+        ticket=ticket,
+        kind=kind,
+        actor=actor,
+        actor_kind=actor_kind or actor_kind_of(actor),
+        field=field,
+        old_value=str(old or "")[:200],
+        new_value=str(new or "")[:200],
+        metadata=metadata or {},
+        is_internal=is_internal,
+    )
+
+
+def ticket_created_event(*, ticket: Ticket, actor, actor_kind=None) -> TicketEvent:
+    return _write(
+        ticket=ticket,
+        kind=Kind.CREATED,
+        actor=actor,
+        actor_kind=actor_kind,
+        new=ticket.reference,
+        metadata={"channel": ticket.channel, "type": ticket.type, "priority": ticket.priority},
+    )
+
+
+def status_changed_event(
+    *, ticket: Ticket, actor, old: str, new: str, actor_kind=None, metadata: dict | None = None
+) -> TicketEvent:
+    return _write(
+        ticket=ticket,
+        kind=Kind.STATUS_CHANGED,
+        actor=actor,
+        actor_kind=actor_kind,
+        field="status",
+        old=old,
+        new=new,
+        metadata=metadata,
+    )
+
+
+def assigned_event(
+    *, ticket: Ticket, actor, old_assignee, new_assignee, actor_kind=None
+) -> TicketEvent:
+    return _write(
+        ticket=ticket,
+        kind=Kind.ASSIGNED,
+        actor=actor,
+        actor_kind=actor_kind,
+        field="assignee",
+        old=old_assignee.get_username() if old_assignee else "",
+        new=new_assignee.get_username() if new_assignee else "",
+        metadata={
+            "old_id": getattr(old_assignee, "pk", None),
+            "new_id": getattr(new_assignee, "pk", None),
+        },
+    )
+
+
+def priority_changed_event(
+    *, ticket: Ticket, actor, old: str, new: str, actor_kind=None
+) -> TicketEvent:
+    return _write(
+        ticket=ticket,
+        kind=Kind.PRIORITY_CHANGED,
+        actor=actor,
+        actor_kind=actor_kind,
+        field="priority",
+        old=old,
+        new=new,
+    )
+
+
+def field_changed_event(
+    *, ticket: Ticket, actor, field: str, old, new, actor_kind=None
+) -> TicketEvent:
+    return _write(
+        ticket=ticket,
+        kind=Kind.FIELD_CHANGED,
+        actor=actor,
+        actor_kind=actor_kind,
+        field=field,
+        old=old,
+        new=new,
+    )
+
+
+def escalated_event(*, ticket: Ticket, actor, escalation, actor_kind=None) -> TicketEvent:
+    return _write(
+        ticket=ticket,
+        kind=Kind.ESCALATED,
+        actor=actor,
+        actor_kind=actor_kind,
+        new=escalation.team.name if escalation.team else "",
+        metadata={
+            "escalation_id": escalation.pk,
+            "kind": escalation.kind,
+            "reason": escalation.reason[:500],
+            "team_id": escalation.team_id,
+            "assignee_id": escalation.assignee_id,
+        },
+    )
+
+
+def resolved_event(*, ticket: Ticket, actor, actor_kind=None) -> TicketEvent:
+    return _write(ticket=ticket, kind=Kind.RESOLVED, actor=actor, actor_kind=actor_kind)
+
+
+def closed_event(*, ticket: Ticket, actor, actor_kind=None) -> TicketEvent:
+    return _write(ticket=ticket, kind=Kind.CLOSED, actor=actor, actor_kind=actor_kind)
+
+
+def reopened_event(*, ticket: Ticket, actor, reason: str, actor_kind=None) -> TicketEvent:
+    return _write(
+        ticket=ticket,
+        kind=Kind.REOPENED,
+        actor=actor,
+        actor_kind=actor_kind,
+        metadata={"reason": reason},
+    )
+
+
+def message_added_event(*, ticket: Ticket, message: Message) -> TicketEvent:
+    return _write(
+        ticket=ticket,
+        kind=Kind.MESSAGE_ADDED,
+        actor=message.author,
+        actor_kind=message.sender_kind if message.sender_kind != "system" else "system",
+        metadata={"message_id": message.pk, "sender_kind": message.sender_kind},
+        is_internal=message.is_internal,
+    )
+
+
+def rated_event(*, ticket: Ticket, actor, rating: int) -> TicketEvent:
+    return _write(
+        ticket=ticket, kind=Kind.RATED, actor=actor, field="satisfaction_rating", new=str(rating)
+    )
+
+
+def github_issue_created_event(*, ticket: Ticket, number: int, url: str) -> TicketEvent:
+    return _write(
+        ticket=ticket,
+        kind=Kind.GITHUB_ISSUE_CREATED,
+        actor=None,
+        metadata={"issue_number": number, "issue_url": url},
+    )

@@ -1,0 +1,28 @@
+"""The one way services schedule work outside the transaction: after it commits.
+
+``after_commit(kind, **ids)`` queues :func:`support.tasks.ticket_effects` with ids only,
+so a rolled-back change sends nothing and a worker always reads committed rows. If the
+broker is down at that moment the change is already safe in the database; the failure is
+logged with the ids, and the ticket stays visible in the queues for people.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def after_commit(kind: str, **ids) -> None:
+    transaction.on_commit(lambda: _dispatch(kind, ids))
+
+
+def _dispatch(kind: str, ids: dict) -> None:
+    from support.tasks import ticket_effects
+
+    try:
+        ticket_effects.delay(kind, **ids)
+    except Exception:  # the broker being down must not fail a committed request
+        logger.exception("could not queue %s effects", kind, extra={"effect": kind, **ids})
