@@ -90,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--no-demo", action="store_true", help="skip the demo data")
+    parser.add_argument(
+        "--web-workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY", "2")),
+        help="uvicorn processes (Django runs sync views on one thread per process)",
+    )
     args = parser.parse_args(argv)
 
     ensure_dotenv()
@@ -121,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         manager.add_process(
             "web",
             f"{shlex.quote(PYTHON)} -m uvicorn config.asgi:application {bind} "
-            "--ws websockets --no-access-log",
+            f"--workers {args.web_workers} --ws websockets --no-access-log",
             env=env,
             cwd=str(BASE_DIR),
         )

@@ -57,7 +57,11 @@ class AgentAccessMixin:
 
 
 def _is_manager(user) -> bool:
-    return user.is_superuser or user.groups.filter(name=settings.MANAGERS_GROUP).exists()
+    if not hasattr(user, "_helpdesk_is_manager"):  # asked once per admin model on a page
+        user._helpdesk_is_manager = (
+            user.is_superuser or user.groups.filter(name=settings.MANAGERS_GROUP).exists()
+        )
+    return user._helpdesk_is_manager
 
 
 # ======================================================================================

@@ -1,12 +1,14 @@
 """Demo data for a fresh install: idempotent, so loading it twice changes nothing.
 
-Later parts of the product add their own demo rows here (organizations, tickets,
-articles, feature requests); each loader looks rows up by a natural key first.
+Each loader looks its rows up by a natural key first (usernames, organization and team
+names, ticket subjects per requester). Tickets are created and moved through the same
+services the product uses, so their events and timestamps are real.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -22,18 +24,141 @@ class DemoLogin:
 
 
 DEMO_LOGINS = (
-    DemoLogin("customer", "customer", "customer-demo", "/"),
+    DemoLogin("customer", "customer", "customer-demo", "/tickets/"),
     DemoLogin("agent", "agent", "agent-demo", "/admin/"),
     DemoLogin("manager", "manager", "manager-demo", "/admin/"),
     DemoLogin("admin", "admin", "admin-demo", "/admin/"),
 )
 
 _PROFILES = {
-    "customer": {"first_name": "Casey", "last_name": "Customer", "email": "casey@example.com"},
+    "customer": {"first_name": "Casey", "last_name": "Customer", "email": "casey@acme.example"},
     "agent": {"first_name": "Alex", "last_name": "Agent", "email": "alex@helpdesk.example"},
     "manager": {"first_name": "Morgan", "last_name": "Manager", "email": "morgan@helpdesk.example"},
     "admin": {"first_name": "Ada", "last_name": "Admin", "email": "ada@helpdesk.example"},
 }
+
+ORGANIZATIONS = [
+    # name, plan, MRR, SLA policy name
+    ("Acme Corp", "enterprise", Decimal("12000"), "Premium"),
+    ("Globex", "business", Decimal("1500"), None),
+    ("Initech", "starter", Decimal("99"), None),
+]
+
+CUSTOMERS = [
+    # username, first, last, organization, org admin?
+    ("customer", "Casey", "Customer", "Acme Corp", False),
+    ("dana", "Dana", "Ortiz", "Acme Corp", True),
+    ("li", "Li", "Wei", "Globex", False),
+    ("sam", "Sam", "Patel", "Initech", False),
+]
+
+TEAMS = [
+    # name, handles, default?, round robin?
+    ("Billing", ["billing", "cancellation"], False, True),
+    ("Security", ["security", "legal"], False, False),
+    ("Engineering", ["bug"], False, True),
+    ("General", [], True, True),
+]
+
+SAVED_REPLIES = [
+    (
+        "Greeting",
+        "Hi {{ customer.first_name }},\n\nThanks for reaching out about "
+        "{{ ticket.reference }}. I'm looking into it now.\n\n{{ agent.first_name }}",
+        "",
+    ),
+    (
+        "Need more details",
+        "Hi {{ customer.first_name }}, could you send a screenshot and the "
+        "steps that lead to the problem?",
+        "awaiting_customer",
+    ),
+    (
+        "Refund processed",
+        "Hi {{ customer.first_name }}, your refund is on its way and should "
+        "appear within 5–10 business days.",
+        "resolved",
+    ),
+]
+
+# requester, subject, type, priority, description, then what happens
+TICKETS = [
+    (
+        "customer",
+        "Invoice PDF is blank",
+        "billing",
+        "normal",
+        "When I download last month's invoice the PDF opens but every page is blank.",
+        [
+            "agent_reply:Thanks Casey, we found a rendering bug and re-issued the invoice.",
+            "resolve",
+            "rate:5:Fast and friendly, thank you!",
+        ],
+    ),
+    (
+        "customer",
+        "How do I add a teammate?",
+        "account",
+        "low",
+        "Where can I invite a colleague to our workspace?",
+        ["agent_reply:Go to Settings → Members → Invite. Need anything else?"],
+    ),
+    (
+        "customer",
+        "Export to CSV times out",
+        "bug",
+        "high",
+        "Exporting more than 10k rows to CSV times out after 30 seconds.",
+        [
+            "note:Reproduced on staging; engineering ticket filed.",
+            "escalate:complex:Needs engineering: export timeout",
+        ],
+    ),
+    (
+        "dana",
+        "Please cancel our second seat",
+        "cancellation",
+        "normal",
+        "We no longer need the seat for our intern, please remove it from billing.",
+        [],
+    ),
+    (
+        "li",
+        "Suspicious login from another country",
+        "account",
+        "urgent",
+        "I got an email about a login from a place I have never been to.",
+        ["escalate_topic:policy:security:Possible account takeover"],
+    ),
+    (
+        "li",
+        "Dark mode?",
+        "feature",
+        "low",
+        "Is there a dark mode for the dashboard?",
+        ["agent_reply:Not yet, but it is on our roadmap!", "resolve", "close"],
+    ),
+    (
+        "sam",
+        "Charged twice this month",
+        "billing",
+        "high",
+        "My card was charged twice on the 3rd for the Starter plan.",
+        ["escalate:policy:Billing dispute: double charge"],
+    ),
+    (
+        "sam",
+        "API returns 429",
+        "general",
+        "normal",
+        "Our integration gets HTTP 429 after a few requests per second.",
+        [],
+    ),
+]
+
+
+def _demo_password(username: str) -> str:
+    return f"{username}-demo"
 
 
 @transaction.atomic
@@ -59,5 +184,106 @@ def load_demo_users() -> list[DemoLogin]:
     return list(DEMO_LOGINS)
 
 
+@transaction.atomic
+def load_demo_support() -> None:
+    from support.models import (
+        CustomerProfile,
+        Organization,
+        SavedReply,
+        SlaPolicy,
+        Team,
+        TeamMembership,
+    )
+
+    User = get_user_model()
+    organizations = {}
+    for name, plan, mrr, policy in ORGANIZATIONS:
+        organizations[name], _ = Organization.objects.get_or_create(
+            name=name,
+            defaults={
+                "plan": plan,
+                "mrr": mrr,
+                "sla_policy": SlaPolicy.objects.filter(name=policy).first(),
+            },
+        )
+    for username, first, last, org, is_admin in CUSTOMERS:
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={
+                "first_name": first,
+                "last_name": last,
+                "email": f"{username}@{org.split()[0].lower()}.example",
+            },
+        )
+        if created:
+            user.set_password(_demo_password(username))
+            user.save()
+        CustomerProfile.objects.get_or_create(
+            user=user, defaults={"organization": organizations[org], "is_org_admin": is_admin}
+        )
+
+    staff = list(User.objects.filter(username__in=["agent", "manager"]))
+    for name, handles, is_default, round_robin in TEAMS:
+        team, _ = Team.objects.get_or_create(
+            name=name,
+            defaults={"handles": handles, "is_default": is_default, "round_robin": round_robin},
+        )
+        for user in staff:
+            TeamMembership.objects.get_or_create(team=team, user=user)
+
+    author = User.objects.filter(username="admin").first()
+    for title, body, new_status in SAVED_REPLIES:
+        SavedReply.objects.get_or_create(
+            title=title, defaults={"body": body, "new_status": new_status, "created_by": author}
+        )
+
+    for spec in TICKETS:
+        _demo_ticket(*spec)
+
+
+def _demo_ticket(username, subject, type_, priority, description, script) -> None:
+    from support import services
+    from support.models import Ticket
+
+    User = get_user_model()
+    requester = User.objects.get(username=username)
+    if Ticket.objects.filter(requester=requester, subject=subject).exists():
+        return
+    agent = User.objects.get(username="agent")
+    ticket = services.ticket_open(
+        requester=requester, subject=subject, description=description, type=type_, priority=priority
+    )
+    for step in script:
+        verb, _, rest = step.partition(":")
+        if verb == "agent_reply":
+            services.message_add(ticket=ticket, author=agent, body=rest)
+        elif verb == "note":
+            services.message_add(ticket=ticket, author=agent, body=rest, is_internal=True)
+        elif verb == "resolve":
+            services.ticket_resolve(ticket=ticket, actor=agent)
+        elif verb == "close":
+            services.ticket_close(ticket=ticket, actor=agent)
+        elif verb == "rate":
+            rating, _, comment = rest.partition(":")
+            services.ticket_rate(
+                ticket=ticket, actor=requester, rating=int(rating), comment=comment
+            )
+        elif verb == "escalate":
+            kind, _, reason = rest.partition(":")
+            services.ticket_escalate(ticket=ticket, kind=kind, reason=reason, actor=agent)
+        elif verb == "escalate_topic":
+            kind, topic, reason = rest.split(":", 2)
+            services.ticket_escalate(
+                ticket=ticket,
+                kind=kind,
+                topic=topic,
+                reason=reason,
+                actor=None,
+                actor_kind="system",
+            )
+
+
 def load_demo_data() -> list[DemoLogin]:
-    return load_demo_users()
+    logins = load_demo_users()
+    load_demo_support()
+    return logins

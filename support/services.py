@@ -28,6 +28,7 @@ from support.models import (
     DONE_STATUSES,
     OPEN_STATUSES,
     Attachment,
+    CustomerProfile,
     Escalation,
     Message,
     SavedReply,
@@ -214,7 +215,11 @@ def ticket_open(
     files = validate_attachments(attachments)
 
     now = timezone.now()
-    profile = getattr(requester, "customer_profile", None)
+    profile = (
+        CustomerProfile.objects.select_related("organization__sla_policy")
+        .filter(user=requester)
+        .first()
+    )
     organization = profile.organization if profile else None
     ticket = Ticket.objects.create(
         reference=_reference_for(now),
@@ -620,8 +625,6 @@ def customer_register(
 ):
     """Create a customer account and its profile."""
     from django.contrib.auth import get_user_model
-
-    from support.models import CustomerProfile
 
     User = get_user_model()
     if User.objects.filter(username__iexact=username).exists():

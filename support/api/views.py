@@ -116,7 +116,8 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             channel=TicketChannel.API,
             attachments=data["attachments"],
         )
-        return self._out(ticket, status.HTTP_201_CREATED)
+        # The service's ticket already holds its requester and organization: no re-read.
+        return Response(self.get_serializer(ticket).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.TicketUpdateSerializer, responses=s.TicketSerializer)
     def partial_update(self, request, reference=None):

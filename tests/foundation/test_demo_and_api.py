@@ -16,9 +16,31 @@ def test_staff_groups_exist_after_migrations():
 
 @pytest.mark.django_db
 def test_demo_data_loads_twice_without_duplicates(capsys):
+    from support.models import Organization, Ticket, TicketEvent
+
     call_command("load_demo_data")
+    counts = (
+        Ticket.objects.count(),
+        TicketEvent.objects.count(),
+        Organization.objects.count(),
+        get_user_model().objects.count(),
+    )
     call_command("load_demo_data")
 
+    assert (
+        Ticket.objects.count(),
+        TicketEvent.objects.count(),
+        Organization.objects.count(),
+        get_user_model().objects.count(),
+    ) == counts
+    assert counts[0] >= 8
+    assert set(Ticket.objects.values_list("status", flat=True)) >= {
+        "new",
+        "awaiting_customer",
+        "escalated",
+        "resolved",
+        "closed",
+    }
     users = get_user_model().objects.filter(username__in=[d.username for d in DEMO_LOGINS])
     assert users.count() == 4
     out = capsys.readouterr().out
