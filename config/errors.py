@@ -9,6 +9,7 @@ with the message and, when given, field errors, like DRF's own validation errors
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -50,6 +51,14 @@ class NotPermitted(DomainError):
 def api_exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.http_status)
+    if isinstance(exc, ProtectedError):
+        return Response(
+            {
+                "detail": "Still in use; move or remove what refers to it first.",
+                "code": "protected",
+            },
+            status=status.HTTP_409_CONFLICT,
+        )
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)

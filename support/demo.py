@@ -39,7 +39,7 @@ _PROFILES = {
 
 ORGANIZATIONS = [
     # name, plan, MRR, SLA policy name
-    ("Acme Corp", "enterprise", Decimal("12000"), "Premium"),
+    ("Acme Corp", "enterprise", Decimal("12000"), "Premium"),  # opted in to betas
     ("Globex", "business", Decimal("1500"), None),
     ("Initech", "starter", Decimal("99"), None),
 ]
@@ -284,6 +284,9 @@ def _demo_ticket(username, subject, type_, priority, description, script) -> Non
 
 
 def load_demo_data() -> list[DemoLogin]:
+    from knowledge.demo import load_demo_knowledge
+
     logins = load_demo_users()
     load_demo_support()
+    load_demo_knowledge()
     return logins

@@ -78,6 +78,9 @@ class Organization(models.Model):
     sla_policy = models.ForeignKey(
         SlaPolicy, null=True, blank=True, on_delete=models.PROTECT, related_name="organizations"
     )
+    beta_opt_in = models.BooleanField(
+        "beta features", default=False, help_text="Its people see help articles about betas."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

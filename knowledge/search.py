@@ -1,0 +1,348 @@
+"""Hybrid search over published articles: the one function the help center, the API and
+the AI agent use.
+
+Two candidate lists, each bounded so that no query shape is slow:
+
+- **keyword**: Postgres full-text (``search_vector @@ websearch_to_tsquery``, title
+  weighted above summary above body). All query words must match; when that finds too
+  few, any word may. At most ``MATCH_CAP`` matches are ranked with ``ts_rank_cd``, since
+  ranking every match of a common word is what costs (≈300 ms at 100k texts), while the
+  GIN match itself is cheap.
+- **semantic**: the query's embedding against article chunks through the HNSW cosine
+  index (iterative scan, so filters still return enough rows), best chunk per article.
+
+They are fused by reciprocal rank (``1/(k + rank)`` summed, k = 60), one result per
+article, each with its best chunk as snippet. Without embeddings (provider down, article
+not embedded yet) keyword search alone still answers.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+
+from knowledge.models import SEARCH_CONFIG, Article, ArticleChunk, Category
+from knowledge.text import plain_text
+
+logger = logging.getLogger(__name__)
+
+RRF_K = 60
+#: Weight of each list in the fusion. Full-text ranking has no IDF (unlike BM25) and is
+#: the weaker signal on natural questions; it mainly rescues exact titles, error codes
+#: and articles that are not embedded yet.
+SEMANTIC_WEIGHT = 1.0
+KEYWORD_PASSES_WITH_SEMANTIC = ("title",)
+KEYWORD_WEIGHT = 0.5
+MATCH_CAP = 1000
+KEYWORD_CANDIDATES = 40
+SEMANTIC_CANDIDATES = 40
+HNSW_EF_SEARCH = 100
+
+
+@dataclass
+class SearchResult:
+    article: Article
+    score: float
+    similarity: float | None = None  # cosine similarity of the best chunk, 0..1
+    keyword_rank: float | None = None
+    chunk: ArticleChunk | None = None
+    snippet: str = ""
+    snippet_html: str = ""
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a searcher may see: published articles, beta ones only when allowed."""
+
+    include_beta: bool = False
+    category_ids: tuple[int, ...] | None = None
+
+    @classmethod
+    def for_user(cls, user, *, category: Category | None = None) -> Scope:
+        return cls(
+            include_beta=beta_visible_to(user),
+            category_ids=tuple(category_subtree_ids(category)) if category else None,
+        )
+
+    def sql(self, alias: str) -> tuple[str, list]:
+        clauses, params = [f"{alias}.status = 'published'"], []
+        if not self.include_beta:
+            clauses.append(f"NOT {alias}.is_beta")
+        if self.category_ids is not None:
+            clauses.append(f"{alias}.category_id = ANY(%s)")
+            params.append(list(self.category_ids))
+        return " AND ".join(clauses), params
+
+
+def beta_visible_to(user) -> bool:
+    if user is None or not user.is_authenticated:
+        return False
+    if user.is_staff:
+        return True
+    profile = getattr(user, "customer_profile", None)
+    return bool(profile and profile.organization and profile.organization.beta_opt_in)
+
+
+def category_subtree_ids(category: Category) -> list[int]:
+    ids, frontier = [category.pk], [category.pk]
+    while frontier:
+        frontier = list(
+            Category.objects.filter(parent_id__in=frontier).values_list("pk", flat=True)
+        )
+        ids += frontier
+    return ids
+
+
+# ======================================================================================
+# Candidates
+# ======================================================================================
+
+
+_EVERY_WORD = "websearch_to_tsquery(%s, %s)"
+# The same lexemes, each required in the title (weight A): 'reset' & 'password'
+# becomes 'reset':A & 'password':A.
+_EVERY_WORD_IN_TITLE = (
+    "NULLIF(regexp_replace(websearch_to_tsquery(%s, %s)::text, '(''[^'']+'')', '\\1:A', 'g'),"
+    " '')::tsquery"
+)
+# The same lexemes joined with OR instead of AND.
+_ANY_WORD = "NULLIF(replace(websearch_to_tsquery(%s, %s)::text, ' & ', ' | '), '')::tsquery"
+TSQUERIES = {"title": _EVERY_WORD_IN_TITLE, "every": _EVERY_WORD, "any": _ANY_WORD}
+
+
+def keyword_candidates(
+    query: str,
+    scope: Scope,
+    limit: int = KEYWORD_CANDIDATES,
+    *,
+    passes: Sequence[str] = ("every", "any"),
+) -> list[tuple[int, float]]:
+    """(article id, ts_rank_cd) best first. Each pass ("title": every query word in the
+    title; "every": every word anywhere; "any": any word) fills up what the one before
+    left, until ``limit``."""
+    where, scope_params = scope.sql("a")
+    found: dict[int, float] = {}
+    for name in passes:
+        if len(found) >= limit:
+            break
+        tsquery = TSQUERIES[name]
+        sql = f"""
+            WITH matches AS (
+                SELECT a.id, a.search_vector FROM knowledge_article a
+                WHERE a.search_vector @@ {tsquery} AND {where}
+                LIMIT {MATCH_CAP}
+            )
+            SELECT id, ts_rank_cd(search_vector, {tsquery}, 1) AS rank
+            FROM matches ORDER BY rank DESC, id LIMIT {int(limit)}
+        """  # noqa: S608 (only constants and placeholders are interpolated)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [SEARCH_CONFIG, query, *scope_params, SEARCH_CONFIG, query])
+            for article_id, rank in cursor.fetchall():
+                found.setdefault(article_id, float(rank))
+    return sorted(found.items(), key=lambda item: -item[1])[:limit]
+
+
+def semantic_candidates(
+    vector: Sequence[float], scope: Scope, limit: int = SEMANTIC_CANDIDATES
+) -> list[tuple[int, int, float]]:
+    """(chunk id, article id, cosine distance) nearest first, through the HNSW index."""
+    where, params = scope.sql("a")
+    literal = "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL hnsw.ef_search = {HNSW_EF_SEARCH}")
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute(
+            f"""SELECT c.id, c.article_id, c.embedding <=> %s::vector AS distance
+                FROM knowledge_articlechunk c JOIN knowledge_article a ON a.id = c.article_id
+                WHERE c.embedding IS NOT NULL AND {where}
+                ORDER BY c.embedding <=> %s::vector LIMIT {int(limit)}""",  # noqa: S608
+            [literal, *params, literal],
+        )
+        rows = cursor.fetchall()
+    return sorted(((c, a, float(d)) for c, a, d in rows), key=lambda row: row[2])
+
+
+# ======================================================================================
+# The search
+# ======================================================================================
+
+
+def search(
+    query: str,
+    *,
+    user=None,
+    scope: Scope | None = None,
+    limit: int = 10,
+    category: Category | None = None,
+    query_vector: Sequence[float] | None = None,
+    provider=None,
+    semantic: bool = True,
+    keyword: bool = True,
+) -> list[SearchResult]:
+    """Best articles for ``query`` that ``user`` may see (or within ``scope``)."""
+    query = (query or "").strip()[:500]
+    if not query:
+        return []
+    scope = scope or Scope.for_user(user, category=category)
+
+    semantic_hits: list[tuple[int, int, float]] = []
+    if semantic:
+        try:
+            if query_vector is None:
+                from integrations.embeddings import get_provider
+
+                query_vector = (provider or get_provider()).embed_query(query)
+            semantic_hits = semantic_candidates(query_vector, scope)
+        except Exception:  # embeddings unavailable: keyword search still answers
+            logger.warning("semantic search unavailable", exc_info=True)
+    # With meaning to rank by, only strong keyword evidence joins the fusion (every query
+    # word in the title: a title typed out, an error code named in one); weaker matches
+    # are noise beside it. Without embeddings, keyword search takes every pass.
+    passes = KEYWORD_PASSES_WITH_SEMANTIC if semantic_hits else ("every", "any")
+    keyword_hits = keyword_candidates(query, scope, passes=passes) if keyword else []
+
+    scores: dict[int, float] = {}
+    sources: dict[int, list[str]] = {}
+    ranks: dict[int, float] = {}
+    for position, (article_id, rank) in enumerate(keyword_hits, start=1):
+        scores[article_id] = scores.get(article_id, 0.0) + KEYWORD_WEIGHT / (RRF_K + position)
+        ranks[article_id] = rank
+        sources.setdefault(article_id, []).append("keyword")
+    best_chunk: dict[int, tuple[int, float]] = {}
+    for chunk_id, article_id, distance in semantic_hits:
+        best_chunk.setdefault(article_id, (chunk_id, distance))
+    for position, (article_id, (_, _distance)) in enumerate(best_chunk.items(), start=1):
+        scores[article_id] = scores.get(article_id, 0.0) + SEMANTIC_WEIGHT / (RRF_K + position)
+        sources.setdefault(article_id, []).append("semantic")
+
+    ordered = sorted(scores, key=lambda a: (-scores[a], best_chunk.get(a, (0, 2.0))[1]))[:limit]
+    articles = Article.objects.select_related("category").in_bulk(ordered)
+    chunks = ArticleChunk.objects.in_bulk([best_chunk[a][0] for a in ordered if a in best_chunk])
+    results = []
+    for article_id in ordered:
+        article = articles.get(article_id)
+        if article is None:
+            continue
+        chunk = chunks.get(best_chunk[article_id][0]) if article_id in best_chunk else None
+        snippet = _snippet(query, article, chunk)
+        results.append(
+            SearchResult(
+                article=article,
+                score=scores[article_id],
+                similarity=(1.0 - best_chunk[article_id][1]) if article_id in best_chunk else None,
+                keyword_rank=ranks.get(article_id),
+                chunk=chunk,
+                snippet=snippet,
+                snippet_html=highlight(snippet, query),
+                sources=sources[article_id],
+            )
+        )
+    return results
+
+
+def related_articles(article: Article, *, user=None, limit: int = 4) -> list[Article]:
+    """Nearest published articles by meaning (by category when not embedded)."""
+    first = article.chunks.exclude(embedding=None).order_by("ordinal").first()
+    scope = Scope.for_user(user)
+    if first is not None:
+        hits = semantic_candidates(list(first.embedding), scope, limit=limit * 6)
+        ids = list(dict.fromkeys(a for _, a, _ in hits if a != article.pk))[:limit]
+        found = Article.objects.in_bulk(ids)
+        return [found[i] for i in ids if i in found]
+    queryset = Article.objects.filter(category=article.category, status="published").exclude(
+        pk=article.pk
+    )
+    if not scope.include_beta:
+        queryset = queryset.filter(is_beta=False)
+    return list(queryset.order_by("-view_count")[:limit])
+
+
+# ======================================================================================
+# Snippets
+# ======================================================================================
+
+_STOP = {
+    "a",
+    "an",
+    "the",
+    "i",
+    "my",
+    "me",
+    "to",
+    "of",
+    "in",
+    "on",
+    "for",
+    "is",
+    "it",
+    "and",
+    "or",
+    "do",
+    "how",
+    "can",
+    "what",
+    "why",
+    "when",
+    "with",
+    "be",
+    "are",
+    "this",
+    "that",
+    "you",
+    "your",
+    "we",
+    "our",
+    "not",
+    "no",
+    "at",
+    "as",
+    "by",
+    "from",
+    "does",
+    "did",
+}
+
+
+def _terms(query: str) -> list[str]:
+    words = re.findall(r"[\w']+", query.lower())
+    return [w[:5] if len(w) > 5 else w for w in words if w not in _STOP and len(w) > 1]
+
+
+def _snippet(query: str, article: Article, chunk: ArticleChunk | None, size: int = 280) -> str:
+    if chunk is not None:
+        body = chunk.text.split("\n\n", 1)[-1]  # without the "title › heading" line
+        return _window(plain_text(body), query, size)
+    paragraphs = [plain_text(p) for p in article.body.split("\n\n") if p.strip()]
+    terms = _terms(query)
+    best = max(
+        paragraphs or [article.summary],
+        key=lambda p: sum(p.lower().count(t) for t in terms),
+        default="",
+    )
+    return _window(best or article.summary, query, size)
+
+
+def _window(text: str, query: str, size: int) -> str:
+    if len(text) <= size:
+        return text
+    lowered = text.lower()
+    hits = [lowered.find(t) for t in _terms(query) if lowered.find(t) >= 0]
+    start = max(0, min(hits) - 60) if hits else 0
+    piece = text[start : start + size]
+    return ("…" if start else "") + piece.strip() + ("…" if start + size < len(text) else "")
+
+
+def highlight(text: str, query: str) -> str:
+    """HTML-escaped ``text`` with the query's words (by their first letters) in <mark>."""
+    escaped = html.escape(text)
+    terms = sorted({re.escape(html.escape(t)) for t in _terms(query)}, key=len, reverse=True)
+    if not terms:
+        return escaped
+    pattern = re.compile(r"\b(" + "|".join(terms) + r")[\w']*", re.IGNORECASE)
+    return pattern.sub(lambda m: f"<mark>{m.group(0)}</mark>", escaped)
