@@ -36,6 +36,9 @@ RRF_K = 60
 #: the weaker signal on natural questions; it mainly rescues exact titles, error codes
 #: and articles that are not embedded yet.
 SEMANTIC_WEIGHT = 1.0
+#: Below this cosine similarity a passage is not an answer, only the nearest thing there
+#: is; dropping it lets a search with no good result say so.
+MIN_SIMILARITY = 0.25
 KEYWORD_PASSES_WITH_SEMANTIC = ("title",)
 KEYWORD_WEIGHT = 0.5
 MATCH_CAP = 1000
@@ -216,7 +219,8 @@ def search(
         sources.setdefault(article_id, []).append("keyword")
     best_chunk: dict[int, tuple[int, float]] = {}
     for chunk_id, article_id, distance in semantic_hits:
-        best_chunk.setdefault(article_id, (chunk_id, distance))
+        if 1.0 - distance >= MIN_SIMILARITY:
+            best_chunk.setdefault(article_id, (chunk_id, distance))
     for position, (article_id, (_, _distance)) in enumerate(best_chunk.items(), start=1):
         scores[article_id] = scores.get(article_id, 0.0) + SEMANTIC_WEIGHT / (RRF_K + position)
         sources.setdefault(article_id, []).append("semantic")

@@ -27,12 +27,17 @@ class OpenAIEmbeddings:
         timeout: float = 30.0,
         batch_size: int = 128,
         base_url: str | None = None,
+        http_client=None,
     ):
         import openai
 
         self._openai = openai
         self.client = openai.OpenAI(
-            api_key=api_key, max_retries=max_retries, timeout=timeout, base_url=base_url
+            api_key=api_key,
+            max_retries=max_retries,
+            timeout=timeout,
+            base_url=base_url,
+            http_client=http_client,
         )
         self.batch_size = batch_size
 
