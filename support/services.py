@@ -524,17 +524,26 @@ def ticket_escalate(
     return escalation
 
 
+def _settle(ticket: Ticket, status: str, *, stamp: str, actor, actor_kind) -> Ticket:
+    """Resolve or close (ticket locked): stamp the time, settle open escalations."""
+    if ticket.status == status:
+        raise Conflict(
+            f"This ticket is already {S(status).label.lower()}.", code="invalid_transition"
+        )
+    now = timezone.now()
+    _transition(ticket, status, actor=actor, actor_kind=actor_kind)
+    setattr(ticket, stamp, now)
+    ticket.save(update_fields=["status", stamp, "updated_at"])
+    ticket.escalations.filter(is_resolved=False).update(is_resolved=True, resolved_at=now)
+    return ticket
+
+
 @transaction.atomic
 def ticket_resolve(*, ticket: Ticket, actor, actor_kind=None) -> Ticket:
     """Mark the ticket resolved; open escalations are settled with it."""
-    ticket = _lock(ticket)
-    if ticket.status == S.RESOLVED:
-        raise Conflict("This ticket is already resolved.", code="invalid_transition")
-    now = timezone.now()
-    _transition(ticket, S.RESOLVED, actor=actor, actor_kind=actor_kind)
-    ticket.resolved_at = now
-    ticket.save(update_fields=["status", "resolved_at", "updated_at"])
-    ticket.escalations.filter(is_resolved=False).update(is_resolved=True, resolved_at=now)
+    ticket = _settle(
+        _lock(ticket), S.RESOLVED, stamp="resolved_at", actor=actor, actor_kind=actor_kind
+    )
     events.resolved_event(ticket=ticket, actor=actor, actor_kind=actor_kind)
     after_commit("resolved", ticket_id=ticket.pk)
     return ticket
@@ -542,14 +551,7 @@ def ticket_resolve(*, ticket: Ticket, actor, actor_kind=None) -> Ticket:
 
 @transaction.atomic
 def ticket_close(*, ticket: Ticket, actor, actor_kind=None) -> Ticket:
-    ticket = _lock(ticket)
-    if ticket.status == S.CLOSED:
-        raise Conflict("This ticket is already closed.", code="invalid_transition")
-    now = timezone.now()
-    _transition(ticket, S.CLOSED, actor=actor, actor_kind=actor_kind)
-    ticket.closed_at = now
-    ticket.save(update_fields=["status", "closed_at", "updated_at"])
-    ticket.escalations.filter(is_resolved=False).update(is_resolved=True, resolved_at=now)
+    ticket = _settle(_lock(ticket), S.CLOSED, stamp="closed_at", actor=actor, actor_kind=actor_kind)
     events.closed_event(ticket=ticket, actor=actor, actor_kind=actor_kind)
     return ticket
 

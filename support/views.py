@@ -113,67 +113,68 @@ def ticket_detail(request, reference):
     return _detail(request, reference)
 
 
-@login_required
-@require_POST
-def ticket_reply(request, reference):
+def _post_form(request, reference, *, form_class, form_name, action, success):
+    """A conversation-page form: validate, run the service, report; on a refusal show the
+    page again with the reason on the form."""
     ticket = selectors.ticket_get(user=request.user, reference=reference)
-    form = ReplyForm(request.POST, request.FILES)
+    form = form_class(request.POST, request.FILES)
     if form.is_valid():
         try:
-            services.message_add(
-                ticket=ticket,
-                author=request.user,
-                body=form.cleaned_data["body"],
-                attachments=form.cleaned_data["attachments"],
-            )
+            action(ticket, form.cleaned_data)
         except DomainError as error:
             form.add_domain_error(error)
         else:
-            messages.success(request, "Your reply was sent.")
+            messages.success(request, success)
             return redirect(ticket)
-    return _detail(request, reference, reply_form=form, status=400)
+    return _detail(request, reference, status=400, **{form_name: form})
+
+
+@login_required
+@require_POST
+def ticket_reply(request, reference):
+    return _post_form(
+        request,
+        reference,
+        form_class=ReplyForm,
+        form_name="reply_form",
+        success="Your reply was sent.",
+        action=lambda ticket, data: services.message_add(
+            ticket=ticket, author=request.user, body=data["body"], attachments=data["attachments"]
+        ),
+    )
 
 
 @login_required
 @require_POST
 def ticket_rate(request, reference):
-    ticket = selectors.ticket_get(user=request.user, reference=reference)
-    form = RateForm(request.POST)
-    if form.is_valid():
-        try:
-            services.ticket_rate(
-                ticket=ticket,
-                actor=request.user,
-                rating=form.cleaned_data["rating"],
-                comment=form.cleaned_data["comment"],
-            )
-        except DomainError as error:
-            form.add_domain_error(error)
-        else:
-            messages.success(request, "Thank you for rating us.")
-            return redirect(ticket)
-    return _detail(request, reference, rate_form=form, status=400)
+    return _post_form(
+        request,
+        reference,
+        form_class=RateForm,
+        form_name="rate_form",
+        success="Thank you for rating us.",
+        action=lambda ticket, data: services.ticket_rate(
+            ticket=ticket, actor=request.user, rating=data["rating"], comment=data["comment"]
+        ),
+    )
 
 
 @login_required
 @require_POST
 def ticket_escalate(request, reference):
-    ticket = selectors.ticket_get(user=request.user, reference=reference)
-    form = EscalateForm(request.POST)
-    if form.is_valid():
-        try:
-            services.ticket_escalate(
-                ticket=ticket,
-                kind=Escalation.Kind.CUSTOMER_REQUESTED,
-                reason=form.cleaned_data["reason"],
-                actor=request.user,
-            )
-        except DomainError as error:
-            form.add_domain_error(error)
-        else:
-            messages.success(request, "A person from the team will take it from here.")
-            return redirect(ticket)
-    return _detail(request, reference, escalate_form=form, status=400)
+    return _post_form(
+        request,
+        reference,
+        form_class=EscalateForm,
+        form_name="escalate_form",
+        success="A person from the team will take it from here.",
+        action=lambda ticket, data: services.ticket_escalate(
+            ticket=ticket,
+            kind=Escalation.Kind.CUSTOMER_REQUESTED,
+            reason=data["reason"],
+            actor=request.user,
+        ),
+    )
 
 
 @login_required
