@@ -106,11 +106,19 @@ class Article(models.Model):
         output_field=SearchVectorField(),
         db_persist=True,
     )
+    # The title alone, so "every query word in the title" is answered by its own GIN index
+    # rather than by checking weights row by row.
+    title_vector = models.GeneratedField(
+        expression=SearchVector("title", config=SEARCH_CONFIG),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["title"]
         indexes = [
             GinIndex(fields=["search_vector"], name="article_search_idx"),
+            GinIndex(fields=["title_vector"], name="article_title_search_idx"),
             models.Index(fields=["status", "category"], name="article_status_cat_idx"),
         ]
 

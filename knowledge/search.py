@@ -44,7 +44,7 @@ KEYWORD_WEIGHT = 0.5
 MATCH_CAP = 1000
 KEYWORD_CANDIDATES = 40
 SEMANTIC_CANDIDATES = 40
-HNSW_EF_SEARCH = 100
+HNSW_EF_SEARCH = 200  # recall@10 0.995 at 100k chunks (0.986 at 100)
 
 
 @dataclass
@@ -108,15 +108,14 @@ def category_subtree_ids(category: Category) -> list[int]:
 
 
 _EVERY_WORD = "websearch_to_tsquery(%s, %s)"
-# The same lexemes, each required in the title (weight A): 'reset' & 'password'
-# becomes 'reset':A & 'password':A.
-_EVERY_WORD_IN_TITLE = (
-    "NULLIF(regexp_replace(websearch_to_tsquery(%s, %s)::text, '(''[^'']+'')', '\\1:A', 'g'),"
-    " '')::tsquery"
-)
 # The same lexemes joined with OR instead of AND.
 _ANY_WORD = "NULLIF(replace(websearch_to_tsquery(%s, %s)::text, ' & ', ' | '), '')::tsquery"
-TSQUERIES = {"title": _EVERY_WORD_IN_TITLE, "every": _EVERY_WORD, "any": _ANY_WORD}
+#: pass name: (tsvector column, tsquery); each column has its own GIN index.
+PASSES = {
+    "title": ("title_vector", _EVERY_WORD),  # every query word in the title
+    "every": ("search_vector", _EVERY_WORD),  # every word anywhere
+    "any": ("search_vector", _ANY_WORD),  # any word
+}
 
 
 def keyword_candidates(
@@ -126,22 +125,21 @@ def keyword_candidates(
     *,
     passes: Sequence[str] = ("every", "any"),
 ) -> list[tuple[int, float]]:
-    """(article id, ts_rank_cd) best first. Each pass ("title": every query word in the
-    title; "every": every word anywhere; "any": any word) fills up what the one before
-    left, until ``limit``."""
+    """(article id, ts_rank_cd) best first. Each pass (see ``PASSES``) fills up what the
+    one before left, until ``limit``."""
     where, scope_params = scope.sql("a")
     found: dict[int, float] = {}
     for name in passes:
         if len(found) >= limit:
             break
-        tsquery = TSQUERIES[name]
+        column, tsquery = PASSES[name]
         sql = f"""
             WITH matches AS (
-                SELECT a.id, a.search_vector FROM knowledge_article a
-                WHERE a.search_vector @@ {tsquery} AND {where}
+                SELECT a.id, a.{column} AS vector FROM knowledge_article a
+                WHERE a.{column} @@ {tsquery} AND {where}
                 LIMIT {MATCH_CAP}
             )
-            SELECT id, ts_rank_cd(search_vector, {tsquery}, 1) AS rank
+            SELECT id, ts_rank_cd(vector, {tsquery}, 1) AS rank
             FROM matches ORDER BY rank DESC, id LIMIT {int(limit)}
         """  # noqa: S608 (only constants and placeholders are interpolated)
         with connection.cursor() as cursor:
