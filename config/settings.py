@@ -317,6 +317,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".data" / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Lets /health/ready/ tell whether beat is alive (it reports the last beat).
     "heartbeat": {"task": "helpdesk.heartbeat", "schedule": 60.0},
+    # A worker that died mid-analysis must not leave a ticket in "analyzing".
+    "sweep-stuck-tickets": {"task": "support.tasks.sweep_stuck_tickets", "schedule": 300.0},
 }
 
 # ======================================================================================
@@ -342,7 +344,23 @@ if HELPDESK_LLM_PROVIDER not in {"local", "anthropic", "openai"}:
 HELPDESK_LLM_MODEL = env("HELPDESK_LLM_MODEL", default="")
 ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY", default="")
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
+ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL", default="")
+OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="")
 HELPDESK_LLM_TIMEOUT_SECONDS = env.float("HELPDESK_LLM_TIMEOUT_SECONDS", default=60.0)
+# USD per million (input, output) tokens; a dated snapshot costs what its family costs.
+HELPDESK_LLM_PRICES = {
+    "claude-opus-4-1": (15.0, 75.0),
+    "claude-opus-4": (15.0, 75.0),
+    "claude-sonnet-4-5": (3.0, 15.0),
+    "claude-sonnet-4": (3.0, 15.0),
+    "claude-haiku-4-5": (1.0, 5.0),
+    "claude-3-5-haiku": (0.8, 4.0),
+    "gpt-4o-mini": (0.15, 0.6),
+    "gpt-4o": (2.5, 10.0),
+    "gpt-4.1-mini": (0.4, 1.6),
+    "gpt-4.1": (2.0, 8.0),
+    "local-extractive": (0.0, 0.0),
+}
 HELPDESK_LLM_MAX_RETRIES = env.int("HELPDESK_LLM_MAX_RETRIES", default=3)
 
 HELPDESK_EMBEDDINGS_PROVIDER = env("HELPDESK_EMBEDDINGS_PROVIDER", default="local")

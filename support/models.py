@@ -389,6 +389,7 @@ class Message(models.Model):
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     article_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     example_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    ai_reasoning = models.TextField(blank=True, help_text="The AI's summary for the team.")
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -62,6 +62,7 @@ class AiMetadata:
     latency_ms: int | None = None
     article_ids: tuple[int, ...] = ()
     example_ids: tuple[int, ...] = ()
+    reasoning: str = ""
 
 
 # ======================================================================================
@@ -313,6 +314,7 @@ def _ai_fields(ai: AiMetadata) -> dict:
         "latency_ms": ai.latency_ms,
         "article_ids": list(ai.article_ids),
         "example_ids": list(ai.example_ids),
+        "ai_reasoning": ai.reasoning,
     }
 
 
@@ -368,6 +370,19 @@ def ticket_set_status(
     ticket = _lock(ticket)
     if _transition(ticket, status, actor=actor, actor_kind=actor_kind, metadata=metadata):
         ticket.save(update_fields=["status", "updated_at"])
+    return ticket
+
+
+@transaction.atomic
+def ticket_record_ai_assessment(
+    *, ticket: Ticket, confidence: float, sentiment: float | None
+) -> Ticket:
+    """The AI's latest confidence and reading of the customer's mood (no event: they are
+    measurements, shown on the ticket and rolled up by analytics)."""
+    ticket = _lock(ticket)
+    ticket.ai_confidence = max(0.0, min(1.0, confidence))
+    ticket.sentiment = None if sentiment is None else max(-1.0, min(1.0, sentiment))
+    ticket.save(update_fields=["ai_confidence", "sentiment", "updated_at"])
     return ticket
 
 

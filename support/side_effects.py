@@ -1,9 +1,11 @@
 """The one way services schedule work outside the transaction: after it commits.
 
-``after_commit(kind, **ids)`` queues :func:`support.tasks.ticket_effects` with ids only,
+``after_commit(kind, **ids)`` queues :func:`support.tasks.ticket_effects` (and, for new
+tickets and customer replies, :func:`support.tasks.analyze_ticket`) with ids only,
 so a rolled-back change sends nothing and a worker always reads committed rows. If the
 broker is down at that moment the change is already safe in the database; the failure is
-logged with the ids, and the ticket stays visible in the queues for people.
+logged with the ids, the ticket stays visible in the queues for people, and
+``sweep_stuck_tickets`` queues the analysis of new tickets that waited too long.
 """
 
 from __future__ import annotations
@@ -19,10 +21,16 @@ def after_commit(kind: str, **ids) -> None:
     transaction.on_commit(lambda: _dispatch(kind, ids))
 
 
+#: Changes after which the AI agent looks at the ticket (it acts only on "new" tickets).
+ANALYZED_AFTER = {"ticket_opened", "customer_replied"}
+
+
 def _dispatch(kind: str, ids: dict) -> None:
-    from support.tasks import ticket_effects
+    from support.tasks import analyze_ticket, ticket_effects
 
     try:
         ticket_effects.delay(kind, **ids)
+        if kind in ANALYZED_AFTER:
+            analyze_ticket.delay(ids["ticket_id"])
     except Exception:  # the broker being down must not fail a committed request
         logger.exception("could not queue %s effects", kind, extra={"effect": kind, **ids})

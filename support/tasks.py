@@ -74,3 +74,38 @@ def _run(kind: str, ticket: Ticket, *, message_id, escalation_id, user_id) -> in
     if kind == "customer_replied":
         return notifications.customer_replied(ticket, Message.objects.get(pk=message_id))
     return 0  # ticket_opened, rated: no email; later parts of the product act on them
+
+
+@shared_task(bind=True, acks_late=True, max_retries=0)
+def analyze_ticket(self, ticket_id: int) -> str:
+    """The AI agent's turn on a ticket; safe to deliver twice (only "new" is analyzed)."""
+    from support.ai.pipeline import analyze_ticket as run
+
+    return run(ticket_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_stuck_tickets(stuck_minutes: int = 10) -> dict:
+    """Tickets whose analysis died or never started: escalate or queue them again."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from support.ai.pipeline import _give_up
+
+    cutoff = timezone.now() - timedelta(minutes=stuck_minutes)
+    stuck = list(
+        Ticket.objects.filter(
+            status__in=["analyzing", "ai_responding"], updated_at__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
+    for ticket_id in stuck:
+        _give_up(ticket_id, "AI unavailable: the analysis did not finish.")
+    waiting = list(
+        Ticket.objects.filter(status="new", updated_at__lt=cutoff).values_list("pk", flat=True)[
+            :500
+        ]
+    )
+    for ticket_id in waiting:
+        analyze_ticket.delay(ticket_id)
+    return {"escalated": len(stuck), "requeued": len(waiting)}

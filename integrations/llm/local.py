@@ -1,0 +1,98 @@
+"""The offline provider: no key, no network, no model of its own.
+
+It answers from the data the agent passes as ``context``: the answer quotes the best
+retrieved passage (and names its article); its self-rating is the retrieval strength;
+triage fields come from the agent's triage (rules plus nearest labelled examples). So the
+product works on a fresh machine and in tests, and honestly escalates what the help
+center does not cover.
+"""
+
+from __future__ import annotations
+
+import time
+
+from integrations.llm.base import Completion, LLMError, Message, check_shape
+
+MODEL = "local-extractive"
+MIN_SIMILARITY = 0.35
+
+
+class LocalProvider:
+    name = "local"
+    model = MODEL
+
+    def complete(
+        self,
+        *,
+        system: str,
+        messages: list[Message],
+        schema: dict,
+        schema_name: str,
+        context: dict | None = None,
+        max_tokens: int = 1024,
+    ) -> Completion:
+        if schema_name != "ticket_answer" or context is None:
+            raise LLMError("The local provider only answers tickets from given passages.")
+        started = time.perf_counter()
+        data = check_shape(self._answer(context), schema)
+        return Completion(
+            data=data,
+            model=MODEL,
+            provider=self.name,
+            latency_ms=round((time.perf_counter() - started) * 1000),
+        )
+
+    def _answer(self, context: dict) -> dict:
+        from support.ai.confidence import retrieval_strength
+
+        passages = sorted(context.get("passages", []), key=lambda p: -p["similarity"])
+        triage = context.get("triage", {})
+        base = {
+            "ticket_type": triage.get("ticket_type", "general"),
+            "priority": triage.get("priority", "normal"),
+            "sentiment": triage.get("sentiment", 0.0),
+            "clarifying_question": "",
+        }
+        if not passages or passages[0]["similarity"] < MIN_SIMILARITY:
+            return {
+                **base,
+                "answer": "",
+                "cited_article_ids": [],
+                "confidence": 0.0,
+                "needs_human": True,
+                "needs_human_reason": "No help article matches this question.",
+                "reasoning": "Nothing in the help center is close to the question.",
+            }
+        best = passages[0]
+        body = best["text"].split("\n\n", 1)[-1].strip()
+        cited = [best["article_id"]]
+        answer = f"Here is what our help center says in “{best['title']}”:\n\n{body}"
+        second = next(
+            (
+                p
+                for p in passages[1:]
+                if p["article_id"] == best["article_id"]
+                and p["similarity"] >= best["similarity"] - 0.05
+            ),
+            None,
+        )
+        if second is not None:
+            answer += "\n\n" + second["text"].split("\n\n", 1)[-1].strip()
+        if best.get("url"):
+            answer += f"\n\nThe full article: {best['url']}"
+        strength = retrieval_strength(best["similarity"])
+        runner_up = next((p for p in passages[1:] if p["article_id"] != best["article_id"]), None)
+        if runner_up is not None and best["similarity"] - runner_up["similarity"] < 0.02:
+            strength *= 0.9  # two articles fit about equally: less sure which one helps
+        return {
+            **base,
+            "answer": answer,
+            "cited_article_ids": cited,
+            "confidence": round(strength, 3),
+            "needs_human": False,
+            "needs_human_reason": "",
+            "clarifying_question": ""
+            if strength >= 0.85
+            else "Does this solve it? If not, tell us what you see and we'll take it from here.",
+            "reasoning": f"Best match “{best['title']}” (similarity {best['similarity']:.2f}).",
+        }

@@ -1,0 +1,51 @@
+"""The one confidence function of the AI agent.
+
+    confidence = (0.6 · self-rating + 0.4 · retrieval strength) · citation factor
+
+- *self-rating*: what the model says of its answer (0..1; the local provider rates by
+  retrieval strength, having no opinion of its own);
+- *retrieval strength*: cosine similarity of the best retrieved passage mapped linearly
+  from 0.30 (unrelated) to 0.70 (a close paraphrase) onto 0..1;
+- *citation factor*: 1 when every cited article was among those retrieved; each citation
+  of an article that was not retrieved (invented, or from outside the context) halves it;
+  an answer that cites nothing is worth 0.8 of itself.
+
+Thresholds (settings): escalate below ``HELPDESK_AI_ESCALATE_BELOW`` (0.7), resolve at
+``HELPDESK_AI_AUTO_RESOLVE_AT`` (0.85) or above, ask the customer in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+UNRELATED_SIMILARITY = 0.30
+CLOSE_SIMILARITY = 0.70
+
+
+def retrieval_strength(best_similarity: float | None) -> float:
+    if best_similarity is None:
+        return 0.0
+    span = CLOSE_SIMILARITY - UNRELATED_SIMILARITY
+    return max(0.0, min(1.0, (best_similarity - UNRELATED_SIMILARITY) / span))
+
+
+def citation_factor(cited: Iterable[int], retrieved: Iterable[int]) -> float:
+    cited, retrieved = list(dict.fromkeys(cited)), set(retrieved)
+    if not cited:
+        return 0.8
+    invalid = sum(1 for article_id in cited if article_id not in retrieved)
+    return 0.5**invalid
+
+
+def combine(
+    *,
+    self_rating: float,
+    best_similarity: float | None,
+    cited: Iterable[int],
+    retrieved: Iterable[int],
+) -> float:
+    self_rating = max(0.0, min(1.0, float(self_rating)))
+    value = (0.6 * self_rating + 0.4 * retrieval_strength(best_similarity)) * citation_factor(
+        cited, retrieved
+    )
+    return round(max(0.0, min(1.0, value)), 3)

@@ -1,0 +1,159 @@
+"""Apply the agent to a ticket: the write path of the AI support agent.
+
+1. A short transaction locks the ticket; only a ``new`` ticket nobody is assigned to is
+   analyzed (a redelivered task finds it ``analyzing`` or further on and does nothing),
+   and it becomes ``analyzing``.
+2. Outside any transaction: the plan (triage, retrieval, the provider's answer: slow,
+   external). Then ``ai_responding``.
+3. A short transaction locks the ticket again and re-checks it is still ``ai_responding``
+   (a person may have taken over meanwhile: then the AI's answer becomes an internal
+   note). It writes the AI message with its model, tokens, cost, latency, confidence and
+   sources, the triage fields, and routes: resolve, ask the customer, or escalate with
+   what the AI attempted.
+Any failure on the way escalates with kind ``ai_unavailable``: no ticket stays in
+``analyzing`` (``sweep_stuck_tickets`` also catches a worker that died mid-way).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from integrations.llm import cost_usd, get_provider
+from knowledge.search import Scope
+from knowledge.services import ai_references_record
+from support import services
+from support.ai import planner
+from support.models import Escalation, Message, Ticket, TicketStatus
+
+logger = logging.getLogger(__name__)
+S = TicketStatus
+AI = "ai"
+
+
+def _start(ticket_id: int) -> Ticket | None:
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().filter(pk=ticket_id).first()
+        # Only new tickets, and only while no person has taken the ticket on.
+        if ticket is None or ticket.status != S.NEW or ticket.assignee_id is not None:
+            return None
+        return services.ticket_set_status(ticket=ticket, status=S.ANALYZING, actor_kind=AI)
+
+
+def _conversation(ticket: Ticket) -> tuple[str, list[dict], int]:
+    messages = list(ticket.messages.filter(is_internal=False).order_by("created_at", "id"))
+    conversation = [{"from": m.sender_kind, "text": m.body} for m in messages][-12:]
+    customer = [m for m in messages if m.sender_kind == Message.SenderKind.CUSTOMER]
+    question = "\n\n".join(m.body for m in customer[-3:]) or ticket.description
+    return question, conversation, len(customer)
+
+
+def analyze_ticket(ticket_id: int, *, provider=None) -> str:
+    """Analyze and answer a new ticket (or a new customer reply). Returns what happened."""
+    ticket = _start(ticket_id)
+    if ticket is None:
+        return "skipped"
+    try:
+        provider = provider or get_provider()
+        question, conversation, customer_messages = _conversation(ticket)
+        scope = Scope.for_user(ticket.requester)
+        result = planner.plan(
+            question=question,
+            subject=ticket.subject,
+            conversation=conversation,
+            provider=provider,
+            scope=scope,
+            examples=planner.production_examples(),
+            customer_messages=customer_messages,
+        )
+        services.ticket_set_status(ticket=ticket, status=S.AI_RESPONDING, actor_kind=AI)
+        return _apply(ticket.pk, result)
+    except Exception as exc:  # whatever broke, the ticket goes to people, never stays
+        logger.exception("AI analysis failed", extra={"ticket_id": ticket_id})
+        return _give_up(ticket_id, f"AI analysis failed: {type(exc).__name__}: {exc}")
+
+
+def _give_up(ticket_id: int, reason: str) -> str:
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+        if ticket.status in (S.ANALYZING, S.AI_RESPONDING):
+            services.ticket_escalate(
+                ticket=ticket,
+                kind=Escalation.Kind.AI_UNAVAILABLE,
+                reason=reason[:1000],
+                actor_kind=AI,
+            )
+    return "escalated"
+
+
+@transaction.atomic
+def _apply(ticket_id: int, result: planner.Plan) -> str:
+    ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+    completion = result.completion
+    ai = None
+    if completion is not None:
+        ai = services.AiMetadata(
+            model=completion.model,
+            confidence=result.confidence,
+            input_tokens=completion.input_tokens,
+            output_tokens=completion.output_tokens,
+            cost_usd=cost_usd(completion.model, completion.input_tokens, completion.output_tokens),
+            latency_ms=completion.latency_ms,
+            article_ids=tuple(result.cited),
+            example_ids=(),
+            reasoning=completion.data.get("reasoning", "")[:2000],
+        )
+    if ticket.status != S.AI_RESPONDING:
+        # A person acted while the AI was thinking: keep the draft for them, change nothing.
+        if result.answer and ai is not None:
+            services.message_add(
+                ticket=ticket,
+                author=None,
+                sender_kind=AI,
+                is_internal=True,
+                body=f"AI draft (not sent): {result.answer}",
+                ai=ai,
+            )
+        return "superseded"
+
+    triage = result.triage
+    ticket = services.ticket_record_ai_assessment(
+        ticket=ticket, confidence=result.confidence, sentiment=triage.sentiment
+    )
+    if ticket.type == "general" and triage.ticket_type != "general":
+        services.ticket_update(ticket=ticket, actor=None, actor_kind=AI, type=triage.ticket_type)
+    if triage.priority in ("high", "urgent") and ticket.priority in ("low", "normal"):
+        services.ticket_change_priority(
+            ticket=ticket, priority=triage.priority, actor=None, actor_kind=AI
+        )
+
+    if result.decision == planner.ESCALATE:
+        attempt = result.answer or result.error or "No answer was attempted."
+        services.ticket_escalate(
+            ticket=ticket,
+            kind=result.escalation_kind,
+            reason=result.escalation_reason,
+            topic=triage.topic,
+            ai_attempt=attempt[:4000],
+            actor_kind=AI,
+        )
+        services.message_add(
+            ticket=ticket,
+            author=None,
+            sender_kind=Message.SenderKind.SYSTEM,
+            body="Thanks for your message. A person from our team will take it from here.",
+        )
+        return "escalated"
+
+    body = result.answer
+    question = (completion.data.get("clarifying_question") or "").strip()
+    if result.decision == planner.ASK and question:
+        body = f"{body}\n\n{question}"
+    services.message_add(ticket=ticket, author=None, sender_kind=AI, body=body, ai=ai)
+    ai_references_record(result.cited)
+    if result.decision == planner.RESOLVE:
+        services.ticket_resolve(ticket=ticket, actor=None, actor_kind=AI)
+        return "resolved"
+    services.ticket_set_status(ticket=ticket, status=S.AWAITING_CUSTOMER, actor_kind=AI)
+    return "asked"

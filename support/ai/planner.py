@@ -1,0 +1,192 @@
+"""Plan an answer to a customer's question without writing anything: triage, retrieval,
+the provider's structured answer, the confidence, and the route.
+
+The pipeline applies a plan to a ticket; ``evaluate_agent`` scores plans against labels.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from integrations.llm import Completion, LLMError
+from knowledge.search import Scope, SearchResult, search
+from support.ai import confidence as conf
+from support.ai import prompts
+from support.ai.triage import ExampleIndex, Triage, triage
+from support.models import Escalation
+
+logger = logging.getLogger(__name__)
+
+RESOLVE, ASK, ESCALATE = "resolve", "ask", "escalate"
+
+
+@dataclass
+class Plan:
+    triage: Triage
+    results: list[SearchResult]
+    completion: Completion | None
+    confidence: float
+    decision: str
+    escalation_kind: str = ""
+    escalation_reason: str = ""
+    error: str = ""
+    examples_used: list[dict] = field(default_factory=list)
+
+    @property
+    def answer(self) -> str:
+        return (self.completion.data.get("answer", "") if self.completion else "").strip()
+
+    @property
+    def cited(self) -> list[int]:
+        if not self.completion:
+            return []
+        retrieved = {r.article.pk for r in self.results}
+        return [a for a in self.completion.data.get("cited_article_ids", []) if a in retrieved]
+
+    @property
+    def needs_human(self) -> bool:
+        """A person is needed whatever the confidence: policy, neighbours or the model."""
+        model_says = bool(self.completion and self.completion.data.get("needs_human"))
+        return bool(self.triage.policy) or self.triage.needs_human or model_says
+
+
+_examples_lock = threading.Lock()
+
+
+@functools.cache
+def _seed_index() -> ExampleIndex:
+    from integrations.embeddings import get_provider
+    from support.ai.seed_examples import seed_rows
+
+    with _examples_lock:
+        return ExampleIndex.build(seed_rows(), get_provider())
+
+
+def production_examples() -> ExampleIndex:
+    """The labelled examples the agent learns from in production (seed set for now)."""
+    return _seed_index()
+
+
+def plan(
+    *,
+    question: str,
+    subject: str = "",
+    conversation: list[dict] | None = None,
+    provider,
+    scope: Scope | None = None,
+    examples: ExampleIndex | None = None,
+    exclude_example_id: str | None = None,
+    customer_messages: int = 1,
+    query_vector=None,
+    embed_provider=None,
+) -> Plan:
+    from integrations.embeddings import get_provider as get_embeddings
+
+    embed_provider = embed_provider or get_embeddings()
+    text = f"{subject}\n{question}".strip()
+    vector = query_vector if query_vector is not None else embed_provider.embed_query(text)
+    found = triage(text, vector=vector, examples=examples, exclude_id=exclude_example_id)
+    results = search(text, scope=scope or Scope(), limit=5, query_vector=vector)
+    neighbours = [label for _, label in found.neighbours[:3]]
+    passages = [
+        {
+            "article_id": r.article.pk,
+            "title": r.article.title,
+            "text": r.chunk.text if r.chunk else f"{r.article.title}\n\n{r.snippet}",
+            "similarity": round(r.similarity or 0.0, 4),
+            "url": f"{settings.SITE_URL}{r.article.get_absolute_url()}",
+        }
+        for r in results
+    ]
+    examples_for_prompt = [
+        {
+            "question": e.get("text", ""),
+            "ticket_type": e.get("ticket_type"),
+            "needs_human": e.get("needs_human"),
+            **({"answer": e["answer"]} if e.get("answer") else {}),
+        }
+        for e in neighbours
+    ]
+    messages = prompts.build_messages(
+        subject=subject,
+        conversation=conversation or [{"from": "customer", "text": question}],
+        passages=passages,
+        examples=examples_for_prompt,
+    )
+    context = {
+        "passages": passages,
+        "triage": {
+            "ticket_type": found.ticket_type,
+            "priority": found.priority,
+            "sentiment": found.sentiment,
+        },
+    }
+
+    completion, error = None, ""
+    try:
+        completion = provider.complete(
+            system=prompts.SYSTEM_PROMPT,
+            messages=messages,
+            schema=prompts.ANSWER_SCHEMA,
+            schema_name=prompts.SCHEMA_NAME,
+            context=context,
+        )
+    except LLMError as exc:
+        error = str(exc)
+        logger.warning("AI answer failed: %s", exc)
+
+    best = results[0].similarity if results else None
+    confidence = 0.0
+    if completion is not None:
+        confidence = conf.combine(
+            self_rating=completion.data.get("confidence", 0.0),
+            best_similarity=best,
+            cited=completion.data.get("cited_article_ids", []),
+            retrieved=[r.article.pk for r in results],
+        )
+    result = Plan(
+        triage=found,
+        results=results,
+        completion=completion,
+        confidence=confidence,
+        decision=ASK,
+        error=error,
+        examples_used=neighbours,
+    )
+    _route(result, customer_messages=customer_messages)
+    return result
+
+
+def _route(plan_: Plan, *, customer_messages: int) -> None:
+    t = plan_.triage
+    data = plan_.completion.data if plan_.completion else {}
+    if t.policy:
+        topic, why = t.policy[0]
+        kind = Escalation.Kind.CUSTOMER_REQUESTED if topic == "human" else Escalation.Kind.POLICY
+        plan_.decision, plan_.escalation_kind = ESCALATE, kind
+        plan_.escalation_reason = f"Always handled by people: {why}."
+    elif plan_.completion is None:
+        plan_.decision, plan_.escalation_kind = ESCALATE, Escalation.Kind.AI_UNAVAILABLE
+        plan_.escalation_reason = f"AI unavailable: {plan_.error}"[:500]
+    elif customer_messages > settings.HELPDESK_AI_MAX_CUSTOMER_MESSAGES:
+        plan_.decision, plan_.escalation_kind = ESCALATE, Escalation.Kind.COMPLEX
+        plan_.escalation_reason = f"{customer_messages} customer messages without a resolution."
+    elif data.get("needs_human") or t.needs_human:
+        plan_.decision, plan_.escalation_kind = ESCALATE, Escalation.Kind.COMPLEX
+        plan_.escalation_reason = (
+            data.get("needs_human_reason") or "Requests like this one need a person."
+        )
+    elif plan_.confidence < settings.HELPDESK_AI_ESCALATE_BELOW:
+        plan_.decision, plan_.escalation_kind = ESCALATE, Escalation.Kind.AI_LOW_CONFIDENCE
+        plan_.escalation_reason = (
+            f"AI confidence {plan_.confidence:.2f} is below {settings.HELPDESK_AI_ESCALATE_BELOW}."
+        )
+    elif plan_.confidence >= settings.HELPDESK_AI_AUTO_RESOLVE_AT:
+        plan_.decision = RESOLVE
+    else:
+        plan_.decision = ASK
