@@ -347,10 +347,13 @@ OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="")
 HELPDESK_LLM_TIMEOUT_SECONDS = env.float("HELPDESK_LLM_TIMEOUT_SECONDS", default=60.0)
-# USD per million (input, output) tokens; a dated snapshot costs what its family costs.
+# USD per million (input, output) tokens at list price; a dated snapshot costs what its
+# family costs. Update when providers change prices (unknown models are costed at 0).
 HELPDESK_LLM_PRICES = {
     "claude-opus-4-1": (15.0, 75.0),
     "claude-opus-4": (15.0, 75.0),
+    "claude-opus-4-5": (5.0, 25.0),
+    "claude-sonnet-4-6": (3.0, 15.0),
     "claude-sonnet-4-5": (3.0, 15.0),
     "claude-sonnet-4": (3.0, 15.0),
     "claude-haiku-4-5": (1.0, 5.0),

@@ -100,7 +100,7 @@ def sweep_stuck_tickets(stuck_minutes: int = 10) -> dict:
         ).values_list("pk", flat=True)
     )
     for ticket_id in stuck:
-        _give_up(ticket_id, "AI unavailable: the analysis did not finish.")
+        _give_up(ticket_id, "AI unavailable: the analysis did not finish in time.")
     waiting = list(
         Ticket.objects.filter(status="new", updated_at__lt=cutoff).values_list("pk", flat=True)[
             :500

@@ -16,7 +16,7 @@ from integrations.llm.base import (
     check_shape,
 )
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
+DEFAULT_MODEL = "claude-sonnet-4-6"
 
 
 class AnthropicProvider:

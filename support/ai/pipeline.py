@@ -67,23 +67,31 @@ def analyze_ticket(ticket_id: int, *, provider=None) -> str:
             examples=planner.production_examples(),
             customer_messages=customer_messages,
         )
-        services.ticket_set_status(ticket=ticket, status=S.AI_RESPONDING, actor_kind=AI)
+        _mark_responding(ticket.pk)
         return _apply(ticket.pk, result)
     except Exception as exc:  # whatever broke, the ticket goes to people, never stays
         logger.exception("AI analysis failed", extra={"ticket_id": ticket_id})
         return _give_up(ticket_id, f"AI analysis failed: {type(exc).__name__}: {exc}")
 
 
+@transaction.atomic
+def _mark_responding(ticket_id: int) -> bool:
+    """analyzing → ai_responding, unless a person moved the ticket meanwhile."""
+    ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+    if ticket.status != S.ANALYZING:
+        return False
+    services.ticket_set_status(ticket=ticket, status=S.AI_RESPONDING, actor_kind=AI)
+    return True
+
+
 def _give_up(ticket_id: int, reason: str) -> str:
     with transaction.atomic():
         ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
-        if ticket.status in (S.ANALYZING, S.AI_RESPONDING):
-            services.ticket_escalate(
-                ticket=ticket,
-                kind=Escalation.Kind.AI_UNAVAILABLE,
-                reason=reason[:1000],
-                actor_kind=AI,
-            )
+        if ticket.status not in (S.ANALYZING, S.AI_RESPONDING):
+            return "superseded"  # a person has it already
+        services.ticket_escalate(
+            ticket=ticket, kind=Escalation.Kind.AI_UNAVAILABLE, reason=reason[:1000], actor_kind=AI
+        )
     return "escalated"
 
 

@@ -84,6 +84,8 @@ def plan(
     customer_messages: int = 1,
     query_vector=None,
     embed_provider=None,
+    retrieval_limit: int = 10,
+    passages_for_answer: int = 5,
 ) -> Plan:
     from integrations.embeddings import get_provider as get_embeddings
 
@@ -91,7 +93,7 @@ def plan(
     text = f"{subject}\n{question}".strip()
     vector = query_vector if query_vector is not None else embed_provider.embed_query(text)
     found = triage(text, vector=vector, examples=examples, exclude_id=exclude_example_id)
-    results = search(text, scope=scope or Scope(), limit=5, query_vector=vector)
+    results = search(text, scope=scope or Scope(), limit=retrieval_limit, query_vector=vector)
     neighbours = [label for _, label in found.neighbours[:3]]
     passages = [
         {
@@ -101,7 +103,7 @@ def plan(
             "similarity": round(r.similarity or 0.0, 4),
             "url": f"{settings.SITE_URL}{r.article.get_absolute_url()}",
         }
-        for r in results
+        for r in results[:passages_for_answer]
     ]
     examples_for_prompt = [
         {
