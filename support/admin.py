@@ -130,6 +130,7 @@ class OpenFilter(admin.SimpleListFilter):
 # ======================================================================================
 
 TICKET_ACTIONS = (
+    "ai_rerun",
     "assign_to_me",
     "unassign",
     "escalate",
@@ -383,6 +384,14 @@ class TicketAdmin(AgentAccessMixin, admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:support_ticket_change", args=[ticket.pk]))
 
     def _act(self, action, ticket, data, user, files) -> str:
+        if action == "ai_rerun":
+            from support.tasks import analyze_ticket, draft_answer
+
+            if ticket.status == "new" and ticket.assignee_id is None:
+                analyze_ticket.delay(ticket.pk)
+                return "AI analysis queued."
+            draft_answer.delay(ticket.pk)
+            return "AI draft requested: it will appear as an internal note."
         if action == "assign_to_me":
             services.ticket_assign(ticket=ticket, assignee=user, actor=user)
             return "Assigned to you."

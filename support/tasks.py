@@ -109,3 +109,11 @@ def sweep_stuck_tickets(stuck_minutes: int = 10) -> dict:
     for ticket_id in waiting:
         analyze_ticket.delay(ticket_id)
     return {"escalated": len(stuck), "requeued": len(waiting)}
+
+
+@shared_task(acks_late=True)
+def draft_answer(ticket_id: int) -> str:
+    """An agent asked for the AI's answer on a ticket people handle (an internal note)."""
+    from support.ai.pipeline import draft_for_people
+
+    return draft_for_people(ticket_id)

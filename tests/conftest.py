@@ -3,6 +3,7 @@ test services folder (``.data/test``), or DATABASE_URL / REDIS_URL when they are
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -152,33 +153,34 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db):
+@contextlib.contextmanager
+def celery_worker(**env_overrides: str):
     """A real `celery -A config worker` process on the test Redis and the test database."""
-    log = BASE_DIR / ".data" / "test" / "celery-worker.log"
+    log = BASE_DIR / ".data" / "test" / f"celery-worker-{time.monotonic_ns()}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--pool",
+        "solo",
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--hostname",
+        f"test-{time.monotonic_ns()}@%h",
+    ]
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--pool",
-                "solo",
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--hostname",
-                f"test-{os.getpid()}@%h",
-            ],
+            command,
             cwd=BASE_DIR,
-            env=subprocess_env(),
+            env=subprocess_env(**env_overrides),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -186,11 +188,19 @@ def celery_worker_process(transactional_db):
         _wait_for_worker(process, log)
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        log.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db):
+    with celery_worker() as process:
+        yield process
 
 
 def _wait_for_worker(process: subprocess.Popen, log: Path, timeout: float = 60) -> None:

@@ -165,3 +165,42 @@ def _apply(ticket_id: int, result: planner.Plan) -> str:
         return "resolved"
     services.ticket_set_status(ticket=ticket, status=S.AWAITING_CUSTOMER, actor_kind=AI)
     return "asked"
+
+
+def draft_for_people(ticket_id: int, *, provider=None) -> str:
+    """The AI's answer as an internal note for the people handling a ticket (asked from
+    the agent workspace); the ticket itself is not moved."""
+    ticket = Ticket.objects.select_related("requester").get(pk=ticket_id)
+    question, conversation, customer_messages = _conversation(ticket)
+    result = planner.plan(
+        question=question,
+        subject=ticket.subject,
+        conversation=conversation,
+        provider=provider or get_provider(),
+        scope=Scope.for_user(ticket.requester),
+        examples=planner.production_examples(),
+        customer_messages=customer_messages,
+    )
+    completion = result.completion
+    if completion is None:
+        body = f"AI draft unavailable: {result.error}"
+        ai = None
+    else:
+        body = (
+            f"AI draft (confidence {result.confidence:.2f}, would "
+            f"{result.decision}): {result.answer or '(no answer)'}"
+        )
+        ai = services.AiMetadata(
+            model=completion.model,
+            confidence=result.confidence,
+            input_tokens=completion.input_tokens,
+            output_tokens=completion.output_tokens,
+            cost_usd=cost_usd(completion.model, completion.input_tokens, completion.output_tokens),
+            latency_ms=completion.latency_ms,
+            article_ids=tuple(result.cited),
+            reasoning=completion.data.get("reasoning", "")[:2000],
+        )
+    services.message_add(
+        ticket=ticket, author=None, sender_kind=AI, is_internal=True, body=body, ai=ai
+    )
+    return "drafted"

@@ -18,8 +18,12 @@ POLICY_RULES = [
     (
         "billing",
         "refund request or billing dispute",
-        r"\b(refund|money back|chargeback|charge ?back|dispute|charged (me )?(twice|two times|"
-        r"double)|double[- ]charged?|overcharg)",
+        # Asking for money back or contesting a charge; a question about the refund policy
+        # or where a refund is can be answered from the help center.
+        r"\b((want|need|would like|request(ing)?|get|give me|demand|issue|expect)( a| my| the)?"
+        r" (full |partial )?refund|refund (me|my|the|this|it|us)\b|money back|chargeback|"
+        r"charge ?back|dispute|charged (me )?(twice|two times|double)|double[- ]charged?|"
+        r"overcharg)",
     ),
     (
         "legal",
