@@ -49,6 +49,12 @@ class Plan:
         return [a for a in self.completion.data.get("cited_article_ids", []) if a in retrieved]
 
     @property
+    def request_needs_human(self) -> bool:
+        """The request itself is for people (policy rules, labelled neighbours), whether or
+        not the help center covers it: what "needs a person" labels measure."""
+        return bool(self.triage.policy) or self.triage.needs_human
+
+    @property
     def needs_human(self) -> bool:
         """A person is needed whatever the confidence: policy, neighbours or the model."""
         model_says = bool(self.completion and self.completion.data.get("needs_human"))
