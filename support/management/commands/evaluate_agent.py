@@ -100,9 +100,10 @@ class Command(BaseCommand):
         "Run triage, retrieval and routing on labelled questions (JSONL or CSV: text or "
         "query; optional ticket_type, needs_human, relevant_article_ids matched against "
         "imported articles' external ids) and print accuracy, macro-F1, escalation "
-        "precision/recall (escalation = the agent judged a person necessary: policy, "
-        "labelled neighbours or the model), recall@k, MRR, auto-resolved share, cost "
-        "and latency. Writes nothing."
+        "precision/recall (the agent judged the request to be for people: always-escalate "
+        "rules or labelled neighbours; escalations because the help center has no answer "
+        "show in the auto-resolved share instead), recall@k, MRR, auto-resolved share, "
+        "cost and latency. Writes nothing."
     )
 
     def add_arguments(self, parser):
@@ -170,7 +171,7 @@ class Command(BaseCommand):
             if row["ticket_type"]:
                 type_pairs.append((row["ticket_type"], result.triage.ticket_type))
             if row["needs_human"] is not None:
-                escalations.append((bool(row["needs_human"]), result.needs_human))
+                escalations.append((bool(row["needs_human"]), result.request_needs_human))
             if row["relevant"] is not None:
                 ids = [external.get(r.article.pk) for r in result.results]
                 hit = next((i for i, x in enumerate(ids) if x in set(row["relevant"])), None)
