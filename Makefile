@@ -7,13 +7,13 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint check services-stop vendor clean-data
+.PHONY: run test install browser lint check services-stop vendor clean-data
 
 run: install
 	$(PY) -m config.devstack
 
 # The test servers (.data/test) are stopped afterwards, whatever the outcome.
-test: install
+test: install browser
 	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	$(PY) -m config.embedded stop --dir .data/test >/dev/null; exit $$status
 
@@ -27,6 +27,15 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -c requirements.lock -e ".[dev]"
 	touch $(STAMP)
+
+# Browser tests drive Debian's Chromium through Playwright; install it when it is missing
+# (these machines run as root). Without it they are skipped, except under CI where they fail.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Chromium (Debian package) for the browser tests..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing and cannot be installed here: browser tests will be skipped"; fi; }
 
 lint: install
 	$(PY) -m ruff check .

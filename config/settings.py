@@ -273,6 +273,9 @@ REST_FRAMEWORK = {
         "anon": env("API_THROTTLE_ANON", default="60/min"),
         "user": env("API_THROTTLE_USER", default="600/min"),
         "ticket_create": env("API_THROTTLE_TICKET_CREATE", default="60/hour"),
+        # Roadmap: the same limits apply to the pages and to the API (feedback.throttling).
+        "feedback_submit": env("THROTTLE_FEEDBACK_SUBMIT", default="10/hour"),
+        "feedback_vote": env("THROTTLE_FEEDBACK_VOTE", default="120/hour"),
     },
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
 }
@@ -291,6 +294,9 @@ SPECTACULAR_SETTINGS = {
         "ParticipantKindEnum": "support.models.Message.SenderKind",
         "EscalationKindEnum": "support.models.Escalation.Kind",
         "TicketEventKindEnum": "support.models.TicketEvent.Kind",
+        "FeatureRequestStatusEnum": "feedback.models.FeatureRequest.Status",
+        "FeatureRequestKindEnum": "feedback.models.FeatureRequest.Kind",
+        "FeatureRequestEventKindEnum": "feedback.models.FeatureRequestEvent.Kind",
     },
 }
 
@@ -383,6 +389,15 @@ if not 0 <= HELPDESK_AI_ESCALATE_BELOW <= HELPDESK_AI_AUTO_RESOLVE_AT <= 1:
     )
 
 # Tickets: attachments a message may carry.
+# Feature votes: weight = min(MAX, 1 + log10(1 + MRR / DIVISOR)) (feedback.weights);
+# an organization without revenue, or a voter without one, counts 1.
+HELPDESK_VOTE_WEIGHT_MRR_DIVISOR = env.float("HELPDESK_VOTE_WEIGHT_MRR_DIVISOR", default=100.0)
+HELPDESK_VOTE_WEIGHT_MAX = env.float("HELPDESK_VOTE_WEIGHT_MAX", default=5.0)
+if HELPDESK_VOTE_WEIGHT_MRR_DIVISOR <= 0 or HELPDESK_VOTE_WEIGHT_MAX < 1:
+    raise ImproperlyConfigured(
+        "Need HELPDESK_VOTE_WEIGHT_MRR_DIVISOR > 0 and HELPDESK_VOTE_WEIGHT_MAX >= 1."
+    )
+
 HELPDESK_ATTACHMENT_MAX_BYTES = env.int("HELPDESK_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 HELPDESK_ATTACHMENT_MAX_FILES = env.int("HELPDESK_ATTACHMENT_MAX_FILES", default=5)
 # Uploads above this are streamed to a temporary file rather than held in memory.

@@ -14,6 +14,7 @@ admin.site.index_title = "Queues, tickets and knowledge"
 api_urlpatterns = [
     path("", include("support.api.urls")),
     path("", include("knowledge.api.urls")),
+    path("", include("feedback.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -22,6 +23,7 @@ urlpatterns = [
     path("", support_views.home, name="home"),
     path("", include("support.urls")),
     path("help/", include("knowledge.urls")),
+    path("roadmap/", include("feedback.urls")),
     path("health/", health.liveness, name="health"),
     path("health/ready/", health.readiness, name="health-ready"),
     path("accounts/", include("django.contrib.auth.urls")),

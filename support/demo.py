@@ -24,7 +24,7 @@ class DemoLogin:
 
 
 DEMO_LOGINS = (
-    DemoLogin("customer", "customer", "customer-demo", "/tickets/"),
+    DemoLogin("customer", "customer", "customer-demo", "/tickets/ and /roadmap/"),
     DemoLogin("agent", "agent", "agent-demo", "/admin/"),
     DemoLogin("manager", "manager", "manager-demo", "/admin/"),
     DemoLogin("admin", "admin", "admin-demo", "/admin/"),
@@ -284,9 +284,11 @@ def _demo_ticket(username, subject, type_, priority, description, script) -> Non
 
 
 def load_demo_data() -> list[DemoLogin]:
+    from feedback.demo import load_demo_feedback
     from knowledge.demo import load_demo_knowledge
 
     logins = load_demo_users()
     load_demo_support()
     load_demo_knowledge()
+    load_demo_feedback()
     return logins

@@ -290,3 +290,77 @@ def kb(categories, local_provider):
         kb_services.article_embed(article_id=article.pk, provider=local_provider)
         articles[title] = article
     return articles
+
+
+# ---- a real headless browser ---------------------------------------------------------------
+
+ARTIFACTS = BASE_DIR / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_path() -> str | None:
+    import shutil
+
+    return os.environ.get("HELPDESK_CHROMIUM") or shutil.which("chromium")
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """Debian's Chromium driven by Playwright (``make test`` installs the package).
+
+    Under CI a missing browser fails the test; elsewhere it is skipped with the reason.
+    Playwright's sync API runs an event loop in this thread, so Django's guard against
+    ORM calls from async code is lifted for these tests (the calls stay synchronous).
+    """
+    path = chromium_path()
+    if path is None:
+        message = "Chromium is not installed (apt-get install chromium; make test does it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+            # Inside Playwright's loop Django's per-context connections are separate ones:
+            # close them here, or they would outlive the test database.
+            from django.db import connections
+
+            connections.close_all()
+
+
+@pytest.fixture(scope="session")
+def live_server(django_db_setup, django_db_blocker):
+    """pytest-django's live server, stopped before the test database is dropped (its own
+    fixture does not depend on the database, so its connection could outlive it)."""
+    from pytest_django.live_server_helper import LiveServer
+
+    server = LiveServer(os.environ.get("DJANGO_LIVE_TEST_SERVER_ADDRESS") or "localhost")
+    yield server
+    server.stop()
+
+
+FACTORY_PASSWORD = "correct-horse-battery"  # the factories' test password
+
+
+def browser_login(page, live_server, username: str, password: str = FACTORY_PASSWORD):
+    """Sign in through the real login form."""
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("form [type=submit]")
+    page.wait_for_load_state()

@@ -1,0 +1,102 @@
+"""Serializers of the feedback API. Voters are never listed publicly; ``admin_notes`` is
+null for everyone but staff."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from feedback.models import FeatureRequest, FeatureRequestEvent, Vote
+
+
+class FeatureRequestSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    author = serializers.SerializerMethodField()
+    description_html = serializers.CharField(read_only=True)
+    weighted_score = serializers.DecimalField(max_digits=14, decimal_places=4, read_only=True)
+    my_vote = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="Your vote: 1 up, -1 down, null none."
+    )
+    related_article = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    admin_notes = serializers.SerializerMethodField()
+
+    class Meta:
+        model = FeatureRequest
+        fields = [
+            "id",
+            "url",
+            "title",
+            "description",
+            "description_html",
+            "kind",
+            "status",
+            "author",
+            "related_article",
+            "is_public",
+            "merged_into",
+            "upvotes",
+            "downvotes",
+            "weighted_score",
+            "my_vote",
+            "admin_notes",
+            "created_at",
+            "updated_at",
+            "status_changed_at",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, feature) -> str:
+        request = self.context.get("request")
+        path = feature.get_absolute_url()
+        return request.build_absolute_uri(path) if request else path
+
+    def get_author(self, feature) -> str | None:
+        author = feature.author
+        return (author.get_short_name() or author.get_username()) if author else None
+
+    def get_admin_notes(self, feature) -> str | None:
+        request = self.context.get("request")
+        return feature.admin_notes if request and request.user.is_staff else None
+
+
+class FeatureRequestCreateSerializer(serializers.Serializer):
+    title = serializers.CharField(min_length=5, max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    kind = serializers.ChoiceField(
+        choices=FeatureRequest.Kind.choices, default=FeatureRequest.Kind.FEATURE_REQUEST
+    )
+    related_article = serializers.SlugRelatedField(
+        slug_field="slug",
+        required=False,
+        allow_null=True,
+        queryset=FeatureRequest._meta.get_field("related_article").related_model.objects.filter(
+            status="published"
+        ),
+    )
+
+
+class VoteSerializer(serializers.Serializer):
+    value = serializers.ChoiceField(choices=["up", "down"], help_text="up or down")
+
+    def validate_value(self, value) -> int:
+        return Vote.Value.UP if value == "up" else Vote.Value.DOWN
+
+
+class StatusChangeSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=FeatureRequest.Status.choices)
+    note = serializers.CharField(
+        required=False, allow_blank=True, max_length=5_000, help_text="Emailed to the voters."
+    )
+
+
+class MergeSerializer(serializers.Serializer):
+    into = serializers.PrimaryKeyRelatedField(
+        queryset=FeatureRequest.objects.filter(merged_into__isnull=True),
+        help_text="Id of the request that survives.",
+    )
+
+
+class FeatureRequestEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FeatureRequestEvent
+        fields = ["kind", "old_status", "new_status", "note", "other", "created_at"]
+        read_only_fields = fields
