@@ -114,19 +114,15 @@ class MergeForm(forms.Form):
 class FeatureRequestAdmin(AgentAccessMixin, admin.ModelAdmin):
     list_display = (
         "title",
-        "kind",
         "status",
+        "kind",
         "weighted_score",
         "upvotes",
         "downvotes",
-        "is_public",
-        "author",
-        "merged_into",
         "created_at",
     )
     list_display_links = ("title",)
     list_filter = (MergedFilter, "status", "kind", "is_public")
-    list_select_related = ("author", "merged_into")
     search_fields = ("title", "description")
     ordering = ("-weighted_score", "-created_at")
     sortable_by = ("title", "weighted_score", "upvotes", "downvotes", "created_at", "status")
