@@ -294,6 +294,8 @@ SPECTACULAR_SETTINGS = {
         "ParticipantKindEnum": "support.models.Message.SenderKind",
         "EscalationKindEnum": "support.models.Escalation.Kind",
         "TicketEventKindEnum": "support.models.TicketEvent.Kind",
+        "TicketTypeEnum": "support.models.TicketType",
+        "TrainingExampleStatusEnum": "support.models.TrainingExample.Status",
         "FeatureRequestStatusEnum": "feedback.models.FeatureRequest.Status",
         "FeatureRequestKindEnum": "feedback.models.FeatureRequest.Kind",
         "FeatureRequestEventKindEnum": "feedback.models.FeatureRequestEvent.Kind",
@@ -397,6 +399,9 @@ if HELPDESK_VOTE_WEIGHT_MRR_DIVISOR <= 0 or HELPDESK_VOTE_WEIGHT_MAX < 1:
     raise ImproperlyConfigured(
         "Need HELPDESK_VOTE_WEIGHT_MRR_DIVISOR > 0 and HELPDESK_VOTE_WEIGHT_MAX >= 1."
     )
+
+# Training examples: national phone formats recognised besides international ones (+…).
+HELPDESK_PII_PHONE_REGIONS = env.list("HELPDESK_PII_PHONE_REGIONS", default=["US", "GB"])
 
 HELPDESK_ATTACHMENT_MAX_BYTES = env.int("HELPDESK_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 HELPDESK_ATTACHMENT_MAX_FILES = env.int("HELPDESK_ATTACHMENT_MAX_FILES", default=5)

@@ -15,6 +15,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from pgvector.django import HnswIndex, VectorField
 
 # ======================================================================================
 # Customers
@@ -574,3 +575,107 @@ class SavedReply(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class TrainingExampleQuerySet(models.QuerySet):
+    def ready_for_training(self):
+        """Approved by a person, with no personal data left in the anonymized texts."""
+        return self.filter(status=TrainingExample.Status.APPROVED, pii_remaining=[])
+
+    def awaiting_review(self):
+        return self.filter(status=TrainingExample.Status.PENDING)
+
+
+class TrainingExample(models.Model):
+    """A good resolution kept to teach the AI agent: the customer's question and the answer
+    that solved it, from a ticket resolved and rated 4 or 5.
+
+    ``question``/``answer`` are the originals (staff only, never exported); the
+    ``anonymized_*`` texts have personal data replaced by typed placeholders (``[EMAIL]``…)
+    and are the only texts the agent reuses or that leave the system. ``pii_found`` lists
+    the kinds removed at harvest; ``pii_remaining`` the kinds still detected in the
+    anonymized texts (after a reviewer's edit), which must be empty for training.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    class Outcome(models.TextChoices):
+        SUCCESSFUL = "successful", "Successful"  # the answer resolved it, no hand-over
+        ESCALATED = "escalated", "Escalated"  # handed to a person who resolved it
+        FAILED = "failed", "Failed first"  # an earlier resolution was reopened
+
+    class AuthorKind(models.TextChoices):
+        AI = "ai", "AI agent"
+        HUMAN = "human", "Human agent"
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="training_example")
+    source_message = models.ForeignKey(
+        Message, null=True, on_delete=models.SET_NULL, related_name="training_examples"
+    )
+    ticket_type = models.CharField(max_length=20, choices=TicketType.choices)
+    question = models.TextField(help_text="Original: subject, description, clarifications.")
+    answer = models.TextField(help_text="Original final answer.")
+    anonymized_question = models.TextField()
+    anonymized_answer = models.TextField()
+    pii_found = ArrayField(models.CharField(max_length=20), default=list, blank=True)
+    pii_remaining = ArrayField(models.CharField(max_length=20), default=list, blank=True)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    author_kind = models.CharField(max_length=6, choices=AuthorKind.choices)
+    confidence = models.FloatField(null=True, blank=True)
+    satisfaction_rating = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    quality_score = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(5)],
+        help_text="1–5, set by the reviewer.",
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True)
+    embedding = VectorField(dimensions=settings.HELPDESK_EMBEDDING_DIMENSIONS, null=True)
+    embedding_model = models.CharField(max_length=100, blank=True)
+    used_in_training = models.BooleanField(default=False)
+    exported_at = models.DateTimeField(null=True, blank=True)
+    times_used_by_ai = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TrainingExampleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="training_status_idx"),
+            HnswIndex(
+                name="training_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="approved") | Q(quality_score__isnull=False),
+                name="training_approved_has_quality",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Example from {self.ticket_id}: {self.anonymized_question[:50]}"
+
+    @property
+    def is_ready_for_training(self) -> bool:
+        return self.status == self.Status.APPROVED and not self.pii_remaining

@@ -64,3 +64,29 @@ def ticket_with_conversation(*, user, reference: str) -> Ticket:
 
 def saved_reply_list() -> QuerySet[SavedReply]:
     return SavedReply.objects.filter(is_active=True).order_by("title")
+
+
+def training_examples_similar(vector, *, limit: int = 3, min_similarity: float = 0.5):
+    """Approved, PII-free training examples nearest to ``vector`` (cosine, HNSW), each with
+    ``similarity``; the agent's few-shot context."""
+    from pgvector.django import CosineDistance
+
+    from support.models import TrainingExample
+
+    if vector is None:
+        return []
+    rows = (
+        TrainingExample.objects.ready_for_training()
+        .filter(embedding__isnull=False)
+        .annotate(distance=CosineDistance("embedding", list(vector)))
+        .order_by("distance")
+        .only("id", "ticket_type", "anonymized_question", "anonymized_answer", "quality_score")[
+            :limit
+        ]
+    )
+    out = []
+    for row in rows:
+        row.similarity = 1.0 - float(row.distance)
+        if row.similarity >= min_similarity:
+            out.append(row)
+    return out

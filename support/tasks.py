@@ -117,3 +117,17 @@ def draft_answer(ticket_id: int) -> str:
     from support.ai.pipeline import draft_for_people
 
     return draft_for_people(ticket_id)
+
+
+@shared_task(
+    autoretry_for=(ConnectionError, TimeoutError),
+    retry_backoff=True,
+    retry_kwargs={"max_retries": 5},
+    acks_late=True,
+)
+def harvest_training_example(ticket_id: int) -> int | None:
+    """Keep a well-rated resolution as a training example (idempotent per ticket)."""
+    from support import services
+
+    example = services.training_example_harvest(ticket_id=ticket_id)
+    return example.pk if example else None

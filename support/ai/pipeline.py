@@ -109,7 +109,7 @@ def _apply(ticket_id: int, result: planner.Plan) -> str:
             cost_usd=cost_usd(completion.model, completion.input_tokens, completion.output_tokens),
             latency_ms=completion.latency_ms,
             article_ids=tuple(result.cited),
-            example_ids=(),
+            example_ids=tuple(result.training_example_ids),
             reasoning=completion.data.get("reasoning", "")[:2000],
         )
     if ticket.status != S.AI_RESPONDING:
@@ -126,6 +126,7 @@ def _apply(ticket_id: int, result: planner.Plan) -> str:
         return "superseded"
 
     triage = result.triage
+    services.training_examples_mark_used_by_ai(result.training_example_ids)
     ticket = services.ticket_record_ai_assessment(
         ticket=ticket, confidence=result.confidence, sentiment=triage.sentiment
     )
@@ -146,6 +147,16 @@ def _apply(ticket_id: int, result: planner.Plan) -> str:
             ai_attempt=attempt[:4000],
             actor_kind=AI,
         )
+        if ai is not None and result.answer:
+            # The attempt stays with the team (internal), with what it cost and used.
+            services.message_add(
+                ticket=ticket,
+                author=None,
+                sender_kind=AI,
+                is_internal=True,
+                body=f"AI attempt (not sent to the customer): {result.answer}",
+                ai=ai,
+            )
         services.message_add(
             ticket=ticket,
             author=None,
@@ -198,6 +209,7 @@ def draft_for_people(ticket_id: int, *, provider=None) -> str:
             cost_usd=cost_usd(completion.model, completion.input_tokens, completion.output_tokens),
             latency_ms=completion.latency_ms,
             article_ids=tuple(result.cited),
+            example_ids=tuple(result.training_example_ids),
             reasoning=completion.data.get("reasoning", "")[:2000],
         )
     services.message_add(

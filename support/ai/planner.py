@@ -19,6 +19,7 @@ from support.ai import confidence as conf
 from support.ai import prompts
 from support.ai.triage import ExampleIndex, Triage, triage
 from support.models import Escalation
+from support.selectors import training_examples_similar
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Plan:
     escalation_reason: str = ""
     error: str = ""
     examples_used: list[dict] = field(default_factory=list)
+    training_example_ids: list[int] = field(default_factory=list)
 
     @property
     def answer(self) -> str:
@@ -92,6 +94,7 @@ def plan(
     embed_provider=None,
     retrieval_limit: int = 10,
     passages_for_answer: int = 5,
+    learned_examples: int = 3,
 ) -> Plan:
     from integrations.embeddings import get_provider as get_embeddings
 
@@ -111,7 +114,18 @@ def plan(
         }
         for r in results[:passages_for_answer]
     ]
+    # Approved, anonymized resolutions of similar tickets (the training loop) come first:
+    # they carry answers that worked; the labelled seed neighbours follow.
+    learned = training_examples_similar(vector, limit=learned_examples) if learned_examples else []
     examples_for_prompt = [
+        {
+            "question": e.anonymized_question,
+            "ticket_type": e.ticket_type,
+            "answer": e.anonymized_answer,
+            "source": "approved_resolution",
+        }
+        for e in learned
+    ] + [
         {
             "question": e.get("text", ""),
             "ticket_type": e.get("ticket_type"),
@@ -165,6 +179,7 @@ def plan(
         decision=ASK,
         error=error,
         examples_used=neighbours,
+        training_example_ids=[e.pk for e in learned],
     )
     _route(result, customer_messages=customer_messages)
     return result

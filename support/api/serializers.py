@@ -21,6 +21,7 @@ from support.models import (
     TicketEvent,
     TicketPriority,
     TicketType,
+    TrainingExample,
 )
 from support.selectors import is_agent
 
@@ -276,3 +277,50 @@ class SavedReplySerializer(serializers.ModelSerializer):
 
 class ApplySavedReplySerializer(serializers.Serializer):
     saved_reply = serializers.PrimaryKeyRelatedField(queryset=SavedReply.objects.all())
+
+
+class TrainingExampleSerializer(serializers.ModelSerializer):
+    """A training example as staff see it over the API: the anonymized texts only (the
+    originals stay in the admin review page)."""
+
+    ticket = serializers.CharField(source="ticket.reference", read_only=True)
+    ready_for_training = serializers.BooleanField(source="is_ready_for_training", read_only=True)
+
+    class Meta:
+        model = TrainingExample
+        fields = [
+            "id",
+            "ticket",
+            "ticket_type",
+            "anonymized_question",
+            "anonymized_answer",
+            "pii_found",
+            "pii_remaining",
+            "outcome",
+            "author_kind",
+            "confidence",
+            "satisfaction_rating",
+            "quality_score",
+            "status",
+            "review_note",
+            "reviewed_at",
+            "ready_for_training",
+            "used_in_training",
+            "exported_at",
+            "times_used_by_ai",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class TrainingExampleEditSerializer(serializers.Serializer):
+    anonymized_question = serializers.CharField(max_length=20_000)
+    anonymized_answer = serializers.CharField(max_length=20_000)
+
+
+class TrainingExampleApproveSerializer(serializers.Serializer):
+    quality_score = serializers.IntegerField(min_value=1, max_value=5)
+
+
+class TrainingExampleRejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)

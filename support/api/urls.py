@@ -5,6 +5,8 @@ from support.api import views
 tickets = views.TicketViewSet
 messages = views.TicketMessageViewSet
 
+examples = views.TrainingExampleViewSet
+
 urlpatterns = [
     path("", views.ApiRootView.as_view(), name="api-root"),
     path("me/", views.MeView.as_view(), name="api-me"),
@@ -50,5 +52,25 @@ urlpatterns = [
         "saved-replies/<int:pk>/",
         views.SavedReplyViewSet.as_view({"get": "retrieve"}),
         name="api-saved-reply-detail",
+    ),
+    path(
+        "training-examples/",
+        examples.as_view({"get": "list"}),
+        name="api-training-example-list",
+    ),
+    path(
+        "training-examples/<int:pk>/",
+        examples.as_view({"get": "retrieve", "patch": "partial_update"}),
+        name="api-training-example-detail",
+    ),
+    path(
+        "training-examples/<int:pk>/approve/",
+        examples.as_view({"post": "approve"}),
+        name="api-training-example-approve",
+    ),
+    path(
+        "training-examples/<int:pk>/reject/",
+        examples.as_view({"post": "reject"}),
+        name="api-training-example-reject",
     ),
 ]

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from support import selectors, services
 from support.api import serializers as s
 from support.api.filters import TicketFilter
-from support.models import Escalation, Message, TicketChannel, TicketEvent
+from support.models import Escalation, Message, TicketChannel, TicketEvent, TrainingExample
 
 
 class IsAgent(BasePermission):
@@ -266,3 +266,56 @@ class SavedReplyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     def get_queryset(self):
         return selectors.saved_reply_list()
+
+
+class TrainingExampleViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """The training examples' review queue, for staff only (customers get 403)."""
+
+    serializer_class = s.TrainingExampleSerializer
+    permission_classes = [IsAuthenticated, IsAgent]
+    filterset_fields = ["status", "outcome", "author_kind", "ticket_type", "used_in_training"]
+    ordering_fields = ["created_at", "reviewed_at", "quality_score"]
+    ordering = ["-created_at"]
+
+    def get_queryset(self):
+        return TrainingExample.objects.select_related("ticket")
+
+    def _input(self, serializer_class):
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def _out(self, example):
+        return Response(self.get_serializer(self.get_queryset().get(pk=example.pk)).data)
+
+    @extend_schema(request=s.TrainingExampleEditSerializer, responses=s.TrainingExampleSerializer)
+    def partial_update(self, request, pk=None):
+        """Edit the anonymized texts (scanned again for personal data)."""
+        data = self._input(s.TrainingExampleEditSerializer)
+        return self._out(
+            services.training_example_edit(example=self.get_object(), actor=request.user, **data)
+        )
+
+    @extend_schema(
+        request=s.TrainingExampleApproveSerializer, responses=s.TrainingExampleSerializer
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        data = self._input(s.TrainingExampleApproveSerializer)
+        return self._out(
+            services.training_example_approve(
+                example=self.get_object(), actor=request.user, quality_score=data["quality_score"]
+            )
+        )
+
+    @extend_schema(request=s.TrainingExampleRejectSerializer, responses=s.TrainingExampleSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        data = self._input(s.TrainingExampleRejectSerializer)
+        return self._out(
+            services.training_example_reject(
+                example=self.get_object(), actor=request.user, reason=data["reason"]
+            )
+        )
