@@ -412,6 +412,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 GITHUB_TOKEN = env("GITHUB_TOKEN", default="")
 GITHUB_REPOSITORY = env("GITHUB_REPOSITORY", default="")
 GITHUB_WEBHOOK_SECRET = env("GITHUB_WEBHOOK_SECRET", default="")
+GITHUB_API_URL = env("GITHUB_API_URL", default="https://api.github.com").rstrip("/")
+GITHUB_TIMEOUT_SECONDS = env.int("GITHUB_TIMEOUT_SECONDS", default=20)
+GITHUB_ISSUE_LABELS = env.list("GITHUB_ISSUE_LABELS", default=["bug", "from-helpdesk"])
+# The AI's fix becomes a draft pull request at or above this confidence; below, it is kept
+# as a suggestion on the link only.
+HELPDESK_GITHUB_FIX_MIN_CONFIDENCE = env.float("HELPDESK_GITHUB_FIX_MIN_CONFIDENCE", default=0.8)
+# Longest wait for a rate limit reset before a task gives up and records the failure.
+HELPDESK_GITHUB_MAX_RATE_LIMIT_WAIT = env.int("HELPDESK_GITHUB_MAX_RATE_LIMIT_WAIT", default=3600)
 
 # ======================================================================================
 # Logging: one line per event, a request id on every request and task

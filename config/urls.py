@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import health
+from integrations.github import webhooks as github_webhooks
 from support import views as support_views
 
 admin.site.site_header = "Helpdesk agent workspace"
@@ -15,6 +16,7 @@ api_urlpatterns = [
     path("", include("support.api.urls")),
     path("", include("knowledge.api.urls")),
     path("", include("feedback.api.urls")),
+    path("", include("integrations.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -24,6 +26,7 @@ urlpatterns = [
     path("", include("support.urls")),
     path("help/", include("knowledge.urls")),
     path("roadmap/", include("feedback.urls")),
+    path("integrations/github/webhook/", github_webhooks.webhook, name="github-webhook"),
     path("health/", health.liveness, name="health"),
     path("health/ready/", health.readiness, name="health-ready"),
     path("accounts/", include("django.contrib.auth.urls")),

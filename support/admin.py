@@ -178,7 +178,13 @@ class TicketAdmin(AgentAccessMixin, admin.ModelAdmin):
     ordering = ("-created_at",)
     list_per_page = 50
     show_full_result_count = False
-    actions = ("assign_to_me_action", "resolve_action", "close_action", "mark_urgent_action")
+    actions = (
+        "assign_to_me_action",
+        "resolve_action",
+        "close_action",
+        "mark_urgent_action",
+        "send_to_github_action",
+    )
     readonly_fields = (
         "reference",
         "subject",
@@ -325,6 +331,17 @@ class TicketAdmin(AgentAccessMixin, admin.ModelAdmin):
             "Closed",
             lambda t: services.ticket_close(ticket=t, actor=request.user),
         )
+
+    @admin.action(description="Send to GitHub as a bug")
+    def send_to_github_action(self, request, queryset):
+        from integrations import services as integration_services
+
+        def send(ticket):
+            if ticket.type != "bug":
+                services.ticket_update(ticket=ticket, actor=request.user, type="bug")
+            integration_services.github_link_request(ticket=ticket, actor=request.user)
+
+        self._bulk(request, queryset, "Sent to GitHub", send)
 
     @admin.action(description="Set priority to urgent")
     def mark_urgent_action(self, request, queryset):

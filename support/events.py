@@ -163,10 +163,13 @@ def rated_event(*, ticket: Ticket, actor, rating: int) -> TicketEvent:
     )
 
 
-def github_issue_created_event(*, ticket: Ticket, number: int, url: str) -> TicketEvent:
+def github_event(*, ticket: Ticket, kind: str, actor=None, metadata: dict | None = None):
+    """A step of the ticket's GitHub automation (team-only: links to code and reviews)."""
     return _write(
         ticket=ticket,
-        kind=Kind.GITHUB_ISSUE_CREATED,
-        actor=None,
-        metadata={"issue_number": number, "issue_url": url},
+        kind=kind,
+        actor=actor,
+        actor_kind=None if actor else TicketEvent.ActorKind.SYSTEM,
+        metadata=metadata,
+        is_internal=True,
     )

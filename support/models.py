@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -81,6 +81,12 @@ class Organization(models.Model):
     )
     beta_opt_in = models.BooleanField(
         "beta features", default=False, help_text="Its people see help articles about betas."
+    )
+    github_repository = models.CharField(
+        max_length=200,
+        blank=True,
+        validators=[RegexValidator(r"^[\w.-]+/[\w.-]+$", "Write the repository as owner/name.")],
+        help_text="owner/name where its bug reports go (empty: GITHUB_REPOSITORY).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -452,6 +458,12 @@ class TicketEvent(models.Model):
         MESSAGE_ADDED = "message_added", "Message added"
         RATED = "rated", "Rated"
         GITHUB_ISSUE_CREATED = "github_issue_created", "GitHub issue created"
+        GITHUB_PR_DRAFTED = "github_pr_drafted", "GitHub fix drafted"
+        GITHUB_PR_REVIEWED = "github_pr_reviewed", "GitHub fix reviewed"
+        GITHUB_PR_MERGED = "github_pr_merged", "GitHub fix merged"
+        GITHUB_PR_REJECTED = "github_pr_rejected", "GitHub fix rejected"
+        GITHUB_ISSUE_CLOSED = "github_issue_closed", "GitHub issue closed"
+        GITHUB_FAILED = "github_failed", "GitHub failed"
 
     class ActorKind(models.TextChoices):
         CUSTOMER = "customer", "Customer"

@@ -132,6 +132,12 @@ def _apply(ticket_id: int, result: planner.Plan) -> str:
     )
     if ticket.type == "general" and triage.ticket_type != "general":
         services.ticket_update(ticket=ticket, actor=None, actor_kind=AI, type=triage.ticket_type)
+    if triage.ticket_type == "bug" and ticket.type == "bug":
+        # Triage confirms a bug: it goes to GitHub (issue, then maybe a draft fix).
+        from integrations import services as integration_services
+
+        if integration_services.github_enabled_for(ticket):
+            integration_services.github_link_request(ticket=ticket)
     if triage.priority in ("high", "urgent") and ticket.priority in ("low", "normal"):
         services.ticket_change_priority(
             ticket=ticket, priority=triage.priority, actor=None, actor_kind=AI

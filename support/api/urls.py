@@ -31,6 +31,7 @@ urlpatterns = [
             ("rate", "rate"),
             ("assign", "assign"),
             ("apply_saved_reply", "saved-reply"),
+            ("send_to_github", "github"),
         ]
     ],
     path(

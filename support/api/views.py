@@ -14,6 +14,7 @@ from rest_framework.reverse import reverse
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from integrations.api.serializers import GithubLinkSerializer
 from support import selectors, services
 from support.api import serializers as s
 from support.api.filters import TicketFilter
@@ -85,7 +86,14 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return selectors.ticket_list(user=self.request.user)
 
     def get_permissions(self):
-        if self.action in {"partial_update", "close", "reopen", "assign", "apply_saved_reply"}:
+        if self.action in {
+            "partial_update",
+            "close",
+            "reopen",
+            "assign",
+            "apply_saved_reply",
+            "send_to_github",
+        }:
             return [IsAuthenticated(), IsAgent()]
         return [IsAuthenticated()]
 
@@ -184,6 +192,21 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
                 ticket=ticket, actor=request.user, rating=data["rating"], comment=data["comment"]
             )
         )
+
+    @extend_schema(
+        request=None,
+        responses={202: GithubLinkSerializer},
+        description="Mark the ticket as a bug and send it to GitHub (issue, then a draft fix).",
+    )
+    @action(detail=True, methods=["post"], url_path="github")
+    def send_to_github(self, request, reference=None):
+        from integrations import services as integration_services
+
+        ticket = self.get_object()
+        if ticket.type != "bug":
+            ticket = services.ticket_update(ticket=ticket, actor=request.user, type="bug")
+        link = integration_services.github_link_request(ticket=ticket, actor=request.user)
+        return Response(GithubLinkSerializer(link).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=s.AssignSerializer, responses=s.TicketSerializer)
     @action(detail=True, methods=["post"])
