@@ -250,6 +250,14 @@ class SearchLog(models.Model):
     top_article = models.ForeignKey(
         Article, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who searched, when signed in (deflection: did a ticket follow?).",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -288,6 +288,7 @@ def search_record(*, query: str, results, source: str, user=None) -> None:
         result_count=len(results),
         best_similarity=top.similarity if top else None,
         top_article=top.article if top else None,
+        user=user if user is not None and user.is_authenticated else None,
     )
     metric_increment([r.article.pk for r in results], search_impressions=1)
 

@@ -84,5 +84,10 @@ def search(request):
     query = request.GET.get("q", "").strip()
     results = kb_search.search(query, user=request.user, limit=20) if query else []
     if query:
-        services.search_record(query=query, results=results, source=SearchLog.Source.HELP_CENTER)
+        services.search_record(
+            query=query,
+            results=results,
+            source=SearchLog.Source.HELP_CENTER,
+            user=request.user,
+        )
     return render(request, "knowledge/search.html", {"query": query, "results": results})

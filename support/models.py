@@ -397,10 +397,25 @@ class Message(models.Model):
     article_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     example_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     ai_reasoning = models.TextField(blank=True, help_text="The AI's summary for the team.")
+    ai_decision = models.CharField(
+        max_length=10,
+        blank=True,
+        choices=[
+            ("resolve", "Resolved"),
+            ("ask", "Asked the customer"),
+            ("escalate", "Escalated"),
+            ("draft", "Draft for people"),
+        ],
+        help_text="What the analysis that wrote this AI message decided.",
+    )
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["ticket", "created_at"], name="message_ticket_time_idx")]
+        indexes = [
+            models.Index(fields=["ticket", "created_at"], name="message_ticket_time_idx"),
+            # Daily rollups scan one day of AI / agent messages.
+            models.Index(fields=["sender_kind", "created_at"], name="message_sender_time_idx"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(sender_kind="customer", is_internal=True),
@@ -492,7 +507,11 @@ class TicketEvent(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["ticket", "created_at"], name="event_ticket_time_idx")]
+        indexes = [
+            models.Index(fields=["ticket", "created_at"], name="event_ticket_time_idx"),
+            # Daily rollups read one day of one kind (resolutions, reopenings…).
+            models.Index(fields=["kind", "created_at"], name="event_kind_time_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.ticket_id} {self.kind}"

@@ -101,7 +101,9 @@ class SearchView(APIView):
         results = kb_search.search(
             data["q"], user=request.user, limit=data["limit"], category=data.get("category")
         )
-        services.search_record(query=data["q"], results=results, source=SearchLog.Source.API)
+        services.search_record(
+            query=data["q"], results=results, source=SearchLog.Source.API, user=request.user
+        )
         return Response(
             s.SearchResultSerializer(results, many=True, context={"request": request}).data
         )

@@ -16,6 +16,7 @@ Any failure on the way escalates with kind ``ai_unavailable``: no ticket stays i
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from django.db import transaction
@@ -111,6 +112,7 @@ def _apply(ticket_id: int, result: planner.Plan) -> str:
             article_ids=tuple(result.cited),
             example_ids=tuple(result.training_example_ids),
             reasoning=completion.data.get("reasoning", "")[:2000],
+            decision=result.decision,
         )
     if ticket.status != S.AI_RESPONDING:
         # A person acted while the AI was thinking: keep the draft for them, change nothing.
@@ -121,7 +123,7 @@ def _apply(ticket_id: int, result: planner.Plan) -> str:
                 sender_kind=AI,
                 is_internal=True,
                 body=f"AI draft (not sent): {result.answer}",
-                ai=ai,
+                ai=dataclasses.replace(ai, decision="draft"),
             )
         return "superseded"
 
@@ -217,6 +219,7 @@ def draft_for_people(ticket_id: int, *, provider=None) -> str:
             article_ids=tuple(result.cited),
             example_ids=tuple(result.training_example_ids),
             reasoning=completion.data.get("reasoning", "")[:2000],
+            decision="draft",
         )
     services.message_add(
         ticket=ticket, author=None, sender_kind=AI, is_internal=True, body=body, ai=ai

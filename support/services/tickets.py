@@ -63,6 +63,7 @@ class AiMetadata:
     article_ids: tuple[int, ...] = ()
     example_ids: tuple[int, ...] = ()
     reasoning: str = ""
+    decision: str = ""  # resolve / ask / escalate / draft: what the analysis did
 
 
 # ======================================================================================
@@ -315,6 +316,7 @@ def _ai_fields(ai: AiMetadata) -> dict:
         "article_ids": list(ai.article_ids),
         "example_ids": list(ai.example_ids),
         "ai_reasoning": ai.reasoning,
+        "ai_decision": ai.decision,
     }
 
 
