@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config import embedded
@@ -327,6 +328,11 @@ CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "helpdesk.heartbeat", "schedule": 60.0},
     # A worker that died mid-analysis must not leave a ticket in "analyzing".
     "sweep-stuck-tickets": {"task": "support.tasks.sweep_stuck_tickets", "schedule": 300.0},
+    # Yesterday's rollups (and any missed day, and the day whose 7-day window just closed).
+    "analytics-nightly": {
+        "task": "analytics.tasks.rollup_pending",
+        "schedule": crontab(minute=15, hour=0),
+    },
 }
 
 # ======================================================================================
@@ -380,6 +386,15 @@ if HELPDESK_EMBEDDINGS_PROVIDER not in {"local", "openai"}:
         f"HELPDESK_EMBEDDINGS_PROVIDER={HELPDESK_EMBEDDINGS_PROVIDER!r}: use local or openai."
     )
 HELPDESK_EMBEDDING_DIMENSIONS = 384
+
+# Analytics: rollups cover local days of this time zone (the dashboards' days).
+ANALYTICS_TIME_ZONE = env("ANALYTICS_TIME_ZONE", default=TIME_ZONE)
+# A search whose best result is below this cosine similarity found nothing good (a gap).
+ANALYTICS_GOOD_RESULT_SIMILARITY = env.float("ANALYTICS_GOOD_RESULT_SIMILARITY", default=0.4)
+# The nightly rollup catches up on missed days, at most this many.
+ANALYTICS_CATCH_UP_DAYS = env.int("ANALYTICS_CATCH_UP_DAYS", default=31)
+# Share of tickets the AI should resolve on its own: the overview's goal line.
+ANALYTICS_AI_RESOLUTION_GOAL = env.float("ANALYTICS_AI_RESOLUTION_GOAL", default=0.6)
 
 # Routing thresholds of the AI agent (see ARCHITECTURE.md, "The AI support agent").
 HELPDESK_AI_ESCALATE_BELOW = env.float("HELPDESK_AI_ESCALATE_BELOW", default=0.7)

@@ -155,15 +155,15 @@ def _apply(ticket_id: int, result: planner.Plan) -> str:
             ai_attempt=attempt[:4000],
             actor_kind=AI,
         )
-        if ai is not None and result.answer:
+        if ai is not None:
             # The attempt stays with the team (internal), with what it cost and used.
+            body = (
+                f"AI attempt (not sent to the customer): {result.answer}"
+                if result.answer
+                else f"AI escalated without drafting an answer: {result.escalation_reason}"
+            )
             services.message_add(
-                ticket=ticket,
-                author=None,
-                sender_kind=AI,
-                is_internal=True,
-                body=f"AI attempt (not sent to the customer): {result.answer}",
-                ai=ai,
+                ticket=ticket, author=None, sender_kind=AI, is_internal=True, body=body, ai=ai
             )
         services.message_add(
             ticket=ticket,

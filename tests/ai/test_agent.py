@@ -62,7 +62,11 @@ def test_a_question_nothing_answers_is_escalated_with_the_attempt(kb, customer):
     assert escalation.kind in ("ai_low_confidence", "complex")
     assert escalation.ai_attempt
     assert ticket.messages.filter(sender_kind="system").exists()
-    assert not ticket.messages.filter(sender_kind="ai").exists()
+    # Nothing from the AI reaches the customer; the team keeps a note of what it decided
+    # (and what the analysis cost), which the AI model rollups count.
+    assert not ticket.messages.filter(sender_kind="ai", is_internal=False).exists()
+    note = ticket.messages.get(sender_kind="ai", is_internal=True)
+    assert note.ai_decision == "escalate" and note.ai_model.startswith("local")
 
 
 @pytest.mark.django_db
