@@ -55,6 +55,8 @@ vendor:
 	cd .data/npm && npm pack --silent bootstrap@5.3.8 && tar xzf bootstrap-5.3.8.tgz
 	cp .data/npm/package/dist/css/bootstrap.min.css* .data/npm/package/dist/js/bootstrap.bundle.min.js* \
 	   .data/npm/package/LICENSE static/vendor/bootstrap/
+	cd .data/npm && npm pack --silent chart.js@4.6.1 && mkdir -p chartjs && tar xzf chart.js-4.6.1.tgz -C chartjs
+	cp .data/npm/chartjs/package/dist/chart.umd.min.js .data/npm/chartjs/package/LICENSE.md static/vendor/chartjs/
 
 clean-data: services-stop
 	rm -rf .data

@@ -136,16 +136,24 @@ def _overview(start, end) -> dict:
             Seconds("first_response_at", "created_at"),
             filter=_in("first_response_at", start, end),
         ),
-        sla_breaches=Count(
-            "id",
-            filter=_in("sla_due_at", start, end)
-            & (
-                Q(resolved_at__gt=F("sla_due_at"))
-                | Q(resolved_at__isnull=True, closed_at__isnull=True)
-                | Q(resolved_at__isnull=True, closed_at__gt=F("sla_due_at"))
-            ),
-        ),
         created_before_end=Count("id", filter=Q(created_at__lt=end)),
+    )
+    # A breach: the deadline fell that day and the ticket was not resolved or closed by
+    # then (its status at the deadline, from the event log: exact through reopenings).
+    status_at_deadline = Subquery(
+        TicketEvent.objects.filter(
+            ticket=OuterRef("pk"),
+            kind=Kind.STATUS_CHANGED,
+            created_at__lte=OuterRef("sla_due_at"),
+        )
+        .order_by("-created_at", "-id")
+        .values("new_value")[:1]
+    )
+    tickets["sla_breaches"] = (
+        Ticket.objects.filter(_in("sla_due_at", start, end))
+        .annotate(status_then=status_at_deadline)
+        .filter(Q(status_then__isnull=True) | ~Q(status_then__in=DONE_STATUSES))
+        .count()
     )
     # Open at the end of the day: every ticket created by then, less those that had moved
     # into resolved/closed, plus those reopened out of it (exact through reopenings).

@@ -17,6 +17,7 @@ api_urlpatterns = [
     path("", include("knowledge.api.urls")),
     path("", include("feedback.api.urls")),
     path("", include("integrations.api.urls")),
+    path("analytics/", include("analytics.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -26,6 +27,7 @@ urlpatterns = [
     path("", include("support.urls")),
     path("help/", include("knowledge.urls")),
     path("roadmap/", include("feedback.urls")),
+    path("dashboards/", include("analytics.urls")),
     path("integrations/github/webhook/", github_webhooks.webhook, name="github-webhook"),
     path("health/", health.liveness, name="health"),
     path("health/ready/", health.readiness, name="health-ready"),

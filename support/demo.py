@@ -284,6 +284,7 @@ def _demo_ticket(username, subject, type_, priority, description, script) -> Non
 
 
 def load_demo_data() -> list[DemoLogin]:
+    from analytics.demo import load_history
     from feedback.demo import load_demo_feedback
     from knowledge.demo import load_demo_knowledge
 
@@ -291,4 +292,5 @@ def load_demo_data() -> list[DemoLogin]:
     load_demo_support()
     load_demo_knowledge()
     load_demo_feedback()
+    load_history()  # six weeks of past tickets for the managers' dashboards
     return logins

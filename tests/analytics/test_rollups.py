@@ -57,6 +57,8 @@ def test_the_days_around_it(history):
     after = DailyOverview.objects.get(day=next_day())
     assert after.tickets_opened == 1  # T5, opened at midnight exactly
     assert after.backlog == 3
+    # Due that day: T1 (resolved), T2 (resolved then, reopened only later), T4 (open).
+    assert after.sla_breaches == 1
     reopening = DailyOverview.objects.get(day=next_day(2))
     assert (reopening.tickets_reopened, reopening.backlog) == (1, 4)
 
