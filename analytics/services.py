@@ -34,6 +34,7 @@ from support.models import (
     Message,
     Ticket,
     TicketEvent,
+    TicketStatus,
     TrainingExample,
 )
 
@@ -128,41 +129,20 @@ def _resolved_by_ai_publicly() -> Q:
 # ======================================================================================
 
 
-def _overview(start, end) -> dict:
-    tickets = Ticket.objects.aggregate(
+def _overview(day, start, end) -> dict:
+    # Both ranges are indexed: the day's openings and the day's first responses.
+    tickets = Ticket.objects.filter(
+        _in("created_at", start, end) | _in("first_response_at", start, end)
+    ).aggregate(
         tickets_opened=Count("id", filter=_in("created_at", start, end)),
         first_responses=Count("id", filter=_in("first_response_at", start, end)),
         median_first_response_seconds=Median(
             Seconds("first_response_at", "created_at"),
             filter=_in("first_response_at", start, end),
         ),
-        created_before_end=Count("id", filter=Q(created_at__lt=end)),
     )
-    # A breach: the deadline fell that day and the ticket was not resolved or closed by
-    # then (its status at the deadline, from the event log: exact through reopenings).
-    status_at_deadline = Subquery(
-        TicketEvent.objects.filter(
-            ticket=OuterRef("pk"),
-            kind=Kind.STATUS_CHANGED,
-            created_at__lte=OuterRef("sla_due_at"),
-        )
-        .order_by("-created_at", "-id")
-        .values("new_value")[:1]
-    )
-    tickets["sla_breaches"] = (
-        Ticket.objects.filter(_in("sla_due_at", start, end))
-        .annotate(status_then=status_at_deadline)
-        .filter(Q(status_then__isnull=True) | ~Q(status_then__in=DONE_STATUSES))
-        .count()
-    )
-    # Open at the end of the day: every ticket created by then, less those that had moved
-    # into resolved/closed, plus those reopened out of it (exact through reopenings).
-    done = list(DONE_STATUSES)
-    moves = TicketEvent.objects.filter(kind=Kind.STATUS_CHANGED, created_at__lt=end).aggregate(
-        settled=Count("id", filter=Q(new_value__in=done) & ~Q(old_value__in=done)),
-        reopened=Count("id", filter=Q(old_value__in=done) & ~Q(new_value__in=done)),
-    )
-    tickets["backlog"] = tickets.pop("created_before_end") - moves["settled"] + moves["reopened"]
+    tickets["sla_breaches"] = _sla_breaches(start, end)
+    tickets["backlog"] = _backlog(day, start, end, opened=tickets["tickets_opened"])
     events = TicketEvent.objects.filter(_in("created_at", start, end)).aggregate(
         tickets_resolved=Count("ticket", distinct=True, filter=Q(kind=Kind.RESOLVED)),
         ai_resolved=Count(
@@ -199,6 +179,53 @@ def _overview(start, end) -> dict:
         searches_deflected=Count("id", filter=Q(user__isnull=False) & ~ticket_followed),
     )
     return {**tickets, **events, **ai, **searches}
+
+
+def _sla_breaches(start, end) -> int:
+    """Deadlines that fell in the day and were missed: the ticket was not resolved or
+    closed at its deadline (its status then, from the event log: exact through reopenings)."""
+    status_at_deadline = Subquery(
+        TicketEvent.objects.filter(
+            ticket=OuterRef("pk"),
+            kind=Kind.STATUS_CHANGED,
+            created_at__lte=OuterRef("sla_due_at"),
+        )
+        .order_by("-created_at", "-id")
+        .values("new_value")[:1]
+    )
+    return (
+        Ticket.objects.filter(_in("sla_due_at", start, end))
+        .alias(status_then=Coalesce(status_at_deadline, models.Value(TicketStatus.NEW)))
+        .exclude(status_then__in=DONE_STATUSES)
+        .count()
+    )
+
+
+def _moves(events) -> dict:
+    """Tickets moved into resolved/closed, and out of it again, by these status events."""
+    done = list(DONE_STATUSES)
+    return events.filter(kind=Kind.STATUS_CHANGED).aggregate(
+        settled=Count("id", filter=Q(new_value__in=done) & ~Q(old_value__in=done)),
+        reopened=Count("id", filter=Q(old_value__in=done) & ~Q(new_value__in=done)),
+    )
+
+
+def _backlog(day, start, end, *, opened: int) -> int:
+    """Tickets open at the end of the day: the previous day's backlog plus the day's
+    openings, less the day's moves into resolved/closed, plus the moves out of it. Without
+    a previous day, counted over the whole history (exact through reopenings either way)."""
+    previous = (
+        DailyOverview.objects.filter(day=day - dt.timedelta(days=1))
+        .values_list("backlog", flat=True)
+        .first()
+    )
+    if previous is None:
+        moves = _moves(TicketEvent.objects.filter(created_at__lt=end))
+        return (
+            Ticket.objects.filter(created_at__lt=end).count() - moves["settled"] + moves["reopened"]
+        )
+    moves = _moves(TicketEvent.objects.filter(_in("created_at", start, end)))
+    return previous + opened - moves["settled"] + moves["reopened"]
 
 
 # ======================================================================================
@@ -443,7 +470,7 @@ def _upsert(model, day, scope: str, rows: dict) -> int:
 def rollup_day(day: dt.date) -> dict[str, int]:
     """Recompute every rollup of one local day; returns how many rows each got."""
     start, end = day_bounds(day)
-    overview = _overview(start, end)
+    overview = _overview(day, start, end)
     agents = _agents(start, end)
     ai_models = _models(start, end)
     articles = _articles(day, start, end)

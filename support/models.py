@@ -313,6 +313,9 @@ class Ticket(models.Model):
                 name="ticket_open_sla_idx",
                 condition=Q(status__in=sorted(OPEN_STATUSES)),
             ),
+            # Daily rollups: the deadlines and first responses of one day.
+            models.Index(fields=["sla_due_at"], name="ticket_sla_due_idx"),
+            models.Index(fields=["first_response_at"], name="ticket_first_response_idx"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -63,6 +63,19 @@ def test_the_days_around_it(history):
     assert (reopening.tickets_reopened, reopening.backlog) == (1, 4)
 
 
+def test_the_backlog_carried_from_day_to_day_matches_a_full_count(history):
+    # Rolled up in order, each day's backlog builds on the day before's…
+    for n in range(-1, 4):
+        services.rollup_day(next_day(n))
+    carried = dict(DailyOverview.objects.values_list("day", "backlog"))
+    # …and it equals the count over the whole history, day by day.
+    for day, backlog in carried.items():
+        DailyOverview.objects.all().delete()
+        services.rollup_day(day)
+        assert DailyOverview.objects.get(day=day).backlog == backlog, day
+    assert list(carried.values()) == [2, 2, 3, 4, 4]
+
+
 def test_days_follow_the_configured_time_zone(history, settings):
     settings.ANALYTICS_TIME_ZONE = "UTC"
     services.rollup_day(DAY)
