@@ -1,7 +1,8 @@
 """ASGI entry point: HTTP goes to Django, WebSockets to the apps' consumers.
 
-WebSocket routes come from each app's ``routing.websocket_urlpatterns``; connections are
-authenticated from the Django session and must come from an allowed origin.
+WebSocket routes come from each app's ``routing.websocket_urlpatterns``. A connection must
+come from an allowed origin (or, without one, carry an API token) and is authenticated
+from the Django session or an ``Authorization: Token …`` header (``config.websocket``).
 """
 
 import os
@@ -15,15 +16,15 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
+from config.websocket import TokenAuthMiddleware, WebsocketOriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": WebsocketOriginValidator(
+            AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -127,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         manager.add_process(
             "web",
             f"{shlex.quote(PYTHON)} -m uvicorn config.asgi:application {bind} "
-            f"--workers {args.web_workers} --ws websockets --no-access-log",
+            # Frames above 1 MiB close the socket; consumers refuse smaller ones above
+            # HELPDESK_WS_MAX_MESSAGE_BYTES with an error frame.
+            f"--workers {args.web_workers} --ws websockets --ws-max-size 1048576 "
+            "--no-access-log",
             env=env,
             cwd=str(BASE_DIR),
         )

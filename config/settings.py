@@ -328,6 +328,8 @@ CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "helpdesk.heartbeat", "schedule": 60.0},
     # A worker that died mid-analysis must not leave a ticket in "analyzing".
     "sweep-stuck-tickets": {"task": "support.tasks.sweep_stuck_tickets", "schedule": 300.0},
+    # The agents' live feed hears of tickets that time alone made "SLA at risk".
+    "announce-sla-risk": {"task": "support.tasks.announce_sla_risk", "schedule": 60.0},
     # Yesterday's rollups (and any missed day, and the day whose 7-day window just closed).
     "analytics-nightly": {
         "task": "analytics.tasks.rollup_pending",
@@ -342,9 +344,24 @@ CELERY_BEAT_SCHEDULE = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [CHANNELS_REDIS_URL], "prefix": "helpdesk"},
+        "CONFIG": {
+            # No read timeout: consumers block in BZPOPMIN for 5 s at a time, and redis-py's
+            # 5 s default both races with it and, when a consumer is cancelled (its client
+            # left), can turn the cancellation into a retried timeout that never ends.
+            "hosts": [
+                {"address": CHANNELS_REDIS_URL, "socket_timeout": None, "socket_keepalive": True}
+            ],
+            "prefix": "helpdesk",
+        },
     }
 }
+# Live updates (support.consumers): what one WebSocket connection may send. A bigger
+# frame or a faster sender gets an error frame; a sender that keeps going is closed.
+HELPDESK_WS_MAX_MESSAGE_BYTES = env.int("HELPDESK_WS_MAX_MESSAGE_BYTES", default=16 * 1024)
+HELPDESK_WS_MESSAGES_PER_MINUTE = env.int("HELPDESK_WS_MESSAGES_PER_MINUTE", default=60)
+HELPDESK_WS_BURST = env.int("HELPDESK_WS_BURST", default=20)
+# The agents' live feed counts an open ticket as "SLA at risk" this close to its due time.
+HELPDESK_SLA_AT_RISK_HOURS = env.int("HELPDESK_SLA_AT_RISK_HOURS", default=4)
 
 # ======================================================================================
 # The helpdesk: AI agent, embeddings, GitHub
@@ -380,13 +397,6 @@ HELPDESK_LLM_PRICES = {
 }
 HELPDESK_LLM_MAX_RETRIES = env.int("HELPDESK_LLM_MAX_RETRIES", default=3)
 
-HELPDESK_EMBEDDINGS_PROVIDER = env("HELPDESK_EMBEDDINGS_PROVIDER", default="local")
-if HELPDESK_EMBEDDINGS_PROVIDER not in {"local", "openai"}:
-    raise ImproperlyConfigured(
-        f"HELPDESK_EMBEDDINGS_PROVIDER={HELPDESK_EMBEDDINGS_PROVIDER!r}: use local or openai."
-    )
-HELPDESK_EMBEDDING_DIMENSIONS = 384
-
 # Analytics: rollups cover local days of this time zone (the dashboards' days).
 ANALYTICS_TIME_ZONE = env("ANALYTICS_TIME_ZONE", default=TIME_ZONE)
 # A search whose best result is below this cosine similarity found nothing good (a gap).
@@ -395,6 +405,13 @@ ANALYTICS_GOOD_RESULT_SIMILARITY = env.float("ANALYTICS_GOOD_RESULT_SIMILARITY",
 ANALYTICS_CATCH_UP_DAYS = env.int("ANALYTICS_CATCH_UP_DAYS", default=31)
 # Share of tickets the AI should resolve on its own: the overview's goal line.
 ANALYTICS_AI_RESOLUTION_GOAL = env.float("ANALYTICS_AI_RESOLUTION_GOAL", default=0.6)
+
+HELPDESK_EMBEDDINGS_PROVIDER = env("HELPDESK_EMBEDDINGS_PROVIDER", default="local")
+if HELPDESK_EMBEDDINGS_PROVIDER not in {"local", "openai"}:
+    raise ImproperlyConfigured(
+        f"HELPDESK_EMBEDDINGS_PROVIDER={HELPDESK_EMBEDDINGS_PROVIDER!r}: use local or openai."
+    )
+HELPDESK_EMBEDDING_DIMENSIONS = 384
 
 # Routing thresholds of the AI agent (see ARCHITECTURE.md, "The AI support agent").
 HELPDESK_AI_ESCALATE_BELOW = env.float("HELPDESK_AI_ESCALATE_BELOW", default=0.7)

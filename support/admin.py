@@ -2,9 +2,11 @@
 
 The ticket changelist is the working queue; the ticket page shows the conversation
 (internal notes marked), a reply box with saved replies, the escalations and the event
-log, and buttons for every action. Every action calls a service; no field of a ticket is
-edited directly. Staff (agents) work here without per-model permissions; only superusers
-may delete, and nobody may change the event log.
+log, and buttons for every action; both the ticket page and the live feed (new,
+escalated and SLA-at-risk tickets, "Live feed" in the header) update over WebSocket.
+Every action calls a service; no field of a ticket is edited directly. Staff (agents)
+work here without per-model permissions; only superusers may delete, and nobody may
+change the event log.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from django.db.models import Count, Q
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import truncatechars
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -363,8 +366,39 @@ class TicketAdmin(AgentAccessMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.act_view),
                 name="support_ticket_act",
             ),
+            path("feed/", self.admin_site.admin_view(self.feed_view), name="support_ticket_feed"),
             *super().get_urls(),
         ]
+
+    def feed_view(self, request):
+        """The live feed: new, escalated and SLA-at-risk tickets with counts, filtered to
+        mine or unassigned. Rendered complete (a reload is enough without WebSocket);
+        static/js/feed.js then keeps it current over ``/ws/agents/feed/``."""
+        if not selectors.is_agent(request.user):
+            return HttpResponseRedirect(reverse("admin:index"))
+        feed_filter = request.GET.get("filter", "all")
+        if feed_filter not in selectors.FEED_FILTERS:
+            feed_filter = "all"
+        now = timezone.now()
+        columns = selectors.feed_tickets(user=request.user, filter=feed_filter, now=now)
+        counts = selectors.feed_counts_for(
+            selectors.feed_counts(now=now), filter=feed_filter, user_id=request.user.pk
+        )
+        titles = {"new": "New", "escalated": "Escalated", "at_risk": "SLA at risk"}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Live feed",
+            "opts": self.model._meta,
+            "filter": feed_filter,
+            "filters": [("all", "All"), ("mine", "Mine"), ("unassigned", "Unassigned")],
+            "columns": [
+                {"key": key, "title": titles[key], "count": counts[key], "tickets": tickets}
+                for key, tickets in columns.items()
+            ],
+            "at_risk_hours": settings.HELPDESK_SLA_AT_RISK_HOURS,
+            "now": now,
+        }
+        return TemplateResponse(request, "admin/support/ticket/feed.html", context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         ticket = get_object_or_404(Ticket, pk=object_id)

@@ -1,3 +1,11 @@
-"""WebSocket routes of the support app (live conversations, agent feed, chat)."""
+"""WebSocket routes of the support app (protocol in ``support.consumers``)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from support import consumers
+
+websocket_urlpatterns = [
+    path("ws/tickets/", consumers.TicketConsumer.as_asgi()),
+    path("ws/agents/feed/", consumers.FeedConsumer.as_asgi()),
+    path("ws/chat/", consumers.ChatConsumer.as_asgi()),
+]

@@ -2,14 +2,27 @@
 
 A customer sees their own tickets, or their organization's when they are its admin;
 staff see every ticket. Customers never see internal notes, nor the events about them.
+The agents' live feed (new, escalated and SLA-at-risk tickets) reads its columns and
+counts here too.
 """
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q, QuerySet
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 
-from support.models import Message, SavedReply, Ticket, TicketEvent
+from support.models import (
+    OPEN_STATUSES,
+    Message,
+    SavedReply,
+    Ticket,
+    TicketChannel,
+    TicketEvent,
+    TicketStatus,
+)
 
 
 def is_agent(user) -> bool:
@@ -37,12 +50,17 @@ def ticket_get(*, user, reference: str) -> Ticket:
         raise Http404("No such ticket.") from None
 
 
-def message_list(*, user, ticket: Ticket) -> QuerySet[Message]:
+def message_list(*, user, ticket: Ticket, after: int | None = None) -> QuerySet[Message]:
+    """The conversation ``user`` may read; with ``after``, only messages newer than that id
+    (a live page catching up after a reconnect: one ticket's messages are written under
+    its row lock, so their ids grow in commit order)."""
     queryset = (
         ticket.messages.select_related("author")
         .prefetch_related("attachments")
         .order_by("created_at", "id")
     )
+    if after:
+        queryset = queryset.filter(pk__gt=after)
     return queryset if is_agent(user) else queryset.filter(is_internal=False)
 
 
@@ -60,6 +78,111 @@ def ticket_with_conversation(*, user, reference: str) -> Ticket:
         .prefetch_related(Prefetch("messages", queryset=messages, to_attr="visible_messages"))
         .get(pk=ticket.pk)
     )
+
+
+def chat_current(*, user) -> Ticket | None:
+    """The customer's chat session to resume: their latest chat ticket not yet closed."""
+    return (
+        ticket_list(user=user)
+        .filter(requester=user, channel=TicketChannel.CHAT)
+        .exclude(status=TicketStatus.CLOSED)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+# ---- the agents' live feed ---------------------------------------------------------------
+
+FEED_BUCKETS = ("new", "escalated", "at_risk")
+FEED_FILTERS = ("all", "mine", "unassigned")
+#: Not answered yet: waiting, or in the AI's hands.
+UNANSWERED_STATUSES = frozenset(
+    {TicketStatus.NEW, TicketStatus.ANALYZING, TicketStatus.AI_RESPONDING}
+)
+
+
+def sla_at_risk_before(now):
+    """An open ticket due before this time is at risk (or already breached)."""
+    return now + timedelta(hours=settings.HELPDESK_SLA_AT_RISK_HOURS)
+
+
+def feed_bucket_filters(now) -> dict[str, Q]:
+    return {
+        "new": Q(status__in=sorted(UNANSWERED_STATUSES)),
+        "escalated": Q(status=TicketStatus.ESCALATED),
+        "at_risk": Q(status__in=sorted(OPEN_STATUSES), sla_due_at__lt=sla_at_risk_before(now)),
+    }
+
+
+def feed_buckets_of(ticket: Ticket, now) -> list[str]:
+    """The feed columns ``ticket`` belongs in (the same rules as the queries)."""
+    buckets = []
+    if ticket.status in UNANSWERED_STATUSES:
+        buckets.append("new")
+    if ticket.status == TicketStatus.ESCALATED:
+        buckets.append("escalated")
+    if ticket.is_open and ticket.sla_due_at and ticket.sla_due_at < sla_at_risk_before(now):
+        buckets.append("at_risk")
+    return buckets
+
+
+def feed_matches(*, filter: str, assignee_id: int | None, user_id: int) -> bool:
+    if filter == "mine":
+        return assignee_id == user_id
+    if filter == "unassigned":
+        return assignee_id is None
+    return True
+
+
+def feed_tickets(*, user, filter: str, now, limit: int = 25) -> dict[str, list[Ticket]]:
+    """Each feed column's tickets: newest first for new ones, soonest due for the rest."""
+    queryset = Ticket.objects.open().select_related("requester", "organization", "assignee", "team")
+    if filter == "mine":
+        queryset = queryset.filter(assignee=user)
+    elif filter == "unassigned":
+        queryset = queryset.filter(assignee__isnull=True)
+    order = {
+        "new": ("-created_at", "-id"),
+        "escalated": ("sla_due_at", "created_at"),
+        "at_risk": ("sla_due_at", "created_at"),
+    }
+    return {
+        bucket: list(queryset.filter(condition).order_by(*order[bucket])[:limit])
+        for bucket, condition in feed_bucket_filters(now).items()
+    }
+
+
+def feed_counts(*, now) -> dict:
+    """Column counts for every filter in one query: all, unassigned, and per assignee
+    (``by_assignee`` keyed by user id as text), so one broadcast serves every agent."""
+    rows = (
+        Ticket.objects.open()
+        .order_by()
+        .values("assignee_id")
+        .annotate(
+            **{
+                bucket: Count("pk", filter=condition)
+                for bucket, condition in feed_bucket_filters(now).items()
+            }
+        )
+    )
+    empty = dict.fromkeys(FEED_BUCKETS, 0)
+    counts = {"all": dict(empty), "unassigned": dict(empty), "by_assignee": {}}
+    for row in rows:
+        numbers = {bucket: row[bucket] for bucket in FEED_BUCKETS}
+        for bucket, number in numbers.items():
+            counts["all"][bucket] += number
+        if row["assignee_id"] is None:
+            counts["unassigned"] = numbers
+        else:
+            counts["by_assignee"][str(row["assignee_id"])] = numbers
+    return counts
+
+
+def feed_counts_for(counts: dict, *, filter: str, user_id: int) -> dict:
+    if filter == "mine":
+        return counts["by_assignee"].get(str(user_id), dict.fromkeys(FEED_BUCKETS, 0))
+    return counts["unassigned"] if filter == "unassigned" else counts["all"]
 
 
 def saved_reply_list() -> QuerySet[SavedReply]:

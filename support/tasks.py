@@ -131,3 +131,37 @@ def harvest_training_example(ticket_id: int) -> int | None:
 
     example = services.training_example_harvest(ticket_id=ticket_id)
     return example.pk if example else None
+
+
+_SLA_WATERMARK = "support:sla-risk:announced-until"
+
+
+@shared_task
+def announce_sla_risk(limit: int = 500) -> int:
+    """Beat, every minute: open tickets that the clock alone moved into "SLA at risk" or
+    past their deadline since the last run are announced to the agents' live feed (every
+    other change is announced when it commits). Returns how many were announced."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from support import realtime
+
+    now = timezone.now()
+    since = cache.get(_SLA_WATERMARK) or now - timedelta(minutes=2)
+    at_risk = timedelta(hours=settings.HELPDESK_SLA_AT_RISK_HOURS)
+    crossed = Q(sla_due_at__gt=since + at_risk, sla_due_at__lte=now + at_risk) | Q(
+        sla_due_at__gt=since, sla_due_at__lte=now
+    )
+    ids = list(
+        Ticket.objects.open()
+        .filter(crossed)
+        .order_by("sla_due_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for ticket_id in ids:
+        realtime.publish("sla_at_risk", {"ticket_id": ticket_id})
+    cache.set(_SLA_WATERMARK, now, timeout=None)
+    return len(ids)

@@ -6,6 +6,8 @@ returns a ``Completion`` (structured output, token counts, model, latency).
 from the retrieved passages, confidence from retrieval strength). Retries with exponential
 backoff and jitter on rate limits (honouring ``retry-after``) and 5xx are the official
 SDKs' own; what still fails raises ``LLMUnavailable``; unusable output ``LLMBadOutput``.
+``complete(…, on_partial=callback)`` streams instead (Anthropic and OpenAI SDK streaming;
+``local`` answers in one piece) and calls back with the result parsed so far.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from integrations.llm.base import (
     LLMProvider,
     LLMUnavailable,
     Message,
+    PartialCallback,
 )
 from integrations.llm.pricing import cost_usd
 
@@ -29,6 +32,7 @@ __all__ = [
     "LLMProvider",
     "LLMUnavailable",
     "Message",
+    "PartialCallback",
     "cost_usd",
     "get_provider",
 ]

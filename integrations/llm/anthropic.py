@@ -1,9 +1,12 @@
 """Claude through the official ``anthropic`` SDK; the structured result comes back as the
-input of a tool the model is made to call (``tool_choice`` forces it)."""
+input of a tool the model is made to call (``tool_choice`` forces it).
+
+Streamed (``messages.stream``), the tool's input arrives as ``input_json_delta`` pieces of
+JSON text; each one is parsed with what came before and handed to ``on_partial``."""
 
 from __future__ import annotations
 
-from integrations.llm.base import Completion, LLMBadOutput, check_shape
+from integrations.llm.base import Completion, LLMBadOutput, check_shape, parse_partial
 from integrations.llm.remote import RemoteProvider
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
@@ -23,20 +26,62 @@ class AnthropicProvider(RemoteProvider):
     def _make_client(self, **options):
         return self._sdk().Anthropic(**options)
 
-    def _call(self, *, system, messages, schema, schema_name, max_tokens) -> Completion:
+    def _request(self, *, system, messages, schema, schema_name, max_tokens) -> dict:
         tool = {
             "name": schema_name,
             "description": schema.get("description", schema_name),
             "input_schema": schema,
         }
+        return {
+            "model": self.model,
+            "max_tokens": max_tokens,
+            "system": system,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "tools": [tool],
+            "tool_choice": {"type": "tool", "name": schema_name},
+        }
+
+    def _call(self, *, system, messages, schema, schema_name, max_tokens) -> Completion:
         response = self.client.messages.create(
-            model=self.model,
-            max_tokens=max_tokens,
-            system=system,
-            messages=[{"role": m.role, "content": m.content} for m in messages],
-            tools=[tool],
-            tool_choice={"type": "tool", "name": schema_name},
+            **self._request(
+                system=system,
+                messages=messages,
+                schema=schema,
+                schema_name=schema_name,
+                max_tokens=max_tokens,
+            )
         )
+        return self._completion(response, schema)
+
+    def _stream(
+        self, *, system, messages, schema, schema_name, max_tokens, on_partial
+    ) -> Completion:
+        request = self._request(
+            system=system,
+            messages=messages,
+            schema=schema,
+            schema_name=schema_name,
+            max_tokens=max_tokens,
+        )
+        tool_blocks: set[int] = set()
+        pieces: dict[int, str] = {}
+        with self.client.messages.stream(**request) as stream:
+            for event in stream:
+                if event.type == "content_block_start" and event.content_block.type == "tool_use":
+                    tool_blocks.add(event.index)
+                elif (
+                    event.type == "content_block_delta"
+                    and event.delta.type == "input_json_delta"
+                    and event.index in tool_blocks
+                ):
+                    pieces[event.index] = pieces.get(event.index, "") + event.delta.partial_json
+                    partial = parse_partial(pieces[event.index])
+                    if partial:
+                        on_partial(partial)
+            response = stream.get_final_message()
+        return self._completion(response, schema)
+
+    def _completion(self, response, schema) -> Completion:
         block = next((b for b in response.content if b.type == "tool_use"), None)
         if block is None:
             raise LLMBadOutput("the model did not call the result tool")

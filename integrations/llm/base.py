@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+#: Called with the structured result parsed so far while a provider streams it.
+PartialCallback = Callable[[dict[str, Any]], None]
 
 
 class LLMError(Exception):
@@ -47,9 +51,16 @@ class LLMProvider(Protocol):
         schema_name: str,
         context: dict | None = None,
         max_tokens: int = 1024,
+        on_partial: PartialCallback | None = None,
     ) -> Completion:
         """Ask for one structured result. ``context`` carries the same retrieved data the
-        messages quote, for providers that work on data rather than text (local)."""
+        messages quote, for providers that work on data rather than text (local).
+
+        With ``on_partial``, the result is streamed: the callback receives the object
+        parsed so far each time it grows (a string being written included, cut short),
+        so a caller can show an answer as it is generated. A provider that cannot stream
+        calls it once with the whole result. The return value is the same either way.
+        """
         ...
 
 
@@ -61,3 +72,18 @@ def check_shape(data: Any, schema: dict) -> dict:
     if missing:
         raise LLMBadOutput(f"missing keys: {', '.join(missing)}")
     return data
+
+
+def parse_partial(text: str) -> dict[str, Any] | None:
+    """The object a prefix of streamed JSON stands for so far, with a string cut short
+    kept (``'{"answer": "Go to Se'`` → ``{"answer": "Go to Se"}``); None before the object
+    has begun or when the text is not JSON."""
+    import jiter
+
+    if not text.strip():
+        return None
+    try:
+        value = jiter.from_json(text.encode("utf-8"), partial_mode="trailing-strings")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -4,14 +4,14 @@ It answers from the data the agent passes as ``context``: the answer quotes the 
 retrieved passage (and names its article); its self-rating is the retrieval strength;
 triage fields come from the agent's triage (rules plus nearest labelled examples). So the
 product works on a fresh machine and in tests, and honestly escalates what the help
-center does not cover.
+center does not cover. Asked to stream, it hands over its answer in one piece.
 """
 
 from __future__ import annotations
 
 import time
 
-from integrations.llm.base import Completion, LLMError, Message, check_shape
+from integrations.llm.base import Completion, LLMError, Message, PartialCallback, check_shape
 
 MODEL = "local-extractive"
 MIN_SIMILARITY = 0.35
@@ -30,11 +30,14 @@ class LocalProvider:
         schema_name: str,
         context: dict | None = None,
         max_tokens: int = 1024,
+        on_partial: PartialCallback | None = None,
     ) -> Completion:
         if schema_name != "ticket_answer" or context is None:
             raise LLMError("The local provider only answers tickets from given passages.")
         started = time.perf_counter()
         data = check_shape(self._answer(context), schema)
+        if on_partial is not None:
+            on_partial(dict(data))  # no stream: the whole answer in one piece
         return Completion(
             data=data,
             model=MODEL,

@@ -1,5 +1,6 @@
 """What the two SDK-backed providers share: configuration from settings, the mapping of
-SDK errors to our typed errors, and one more try when the output has the wrong shape."""
+SDK errors to our typed errors, one more try when the output has the wrong shape, and the
+choice between one response and a stream (when the caller wants the result as it grows)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,19 @@ import time
 
 from django.conf import settings
 
-from integrations.llm.base import Completion, LLMBadOutput, LLMError, LLMUnavailable, Message
+from integrations.llm.base import (
+    Completion,
+    LLMBadOutput,
+    LLMError,
+    LLMUnavailable,
+    Message,
+    PartialCallback,
+)
 
 #: HTTP statuses worth waiting out (the SDK already retried them with backoff).
 TRANSIENT_STATUSES = {408, 409, 429, 529}
+#: Error types a stream may end with after a 200 (the status no longer tells).
+TRANSIENT_ERROR_TYPES = {"overloaded_error", "api_error", "rate_limit_error", "server_error"}
 
 
 class RemoteProvider:
@@ -61,18 +71,23 @@ class RemoteProvider:
         schema_name: str,
         context: dict | None = None,
         max_tokens: int = 1024,
+        on_partial: PartialCallback | None = None,
     ) -> Completion:
         started = time.perf_counter()
         last_error: Exception | None = None
         for _attempt in range(2):  # one more try when the output has the wrong shape
             try:
-                completion = self._call(
-                    system=system,
-                    messages=messages,
-                    schema=schema,
-                    schema_name=schema_name,
-                    max_tokens=max_tokens,
-                )
+                request = {
+                    "system": system,
+                    "messages": messages,
+                    "schema": schema,
+                    "schema_name": schema_name,
+                    "max_tokens": max_tokens,
+                }
+                if on_partial is None:
+                    completion = self._call(**request)
+                else:
+                    completion = self._stream(**request, on_partial=on_partial)
             except LLMBadOutput as exc:
                 last_error = exc
                 continue
@@ -94,11 +109,14 @@ class RemoteProvider:
             | sdk.APIConnectionError,
         ):
             return LLMUnavailable(f"{self.name} unavailable: {exc}")
+        transient_body = _error_type(getattr(exc, "body", None)) in TRANSIENT_ERROR_TYPES
         if isinstance(exc, sdk.APIStatusError):
-            if exc.status_code in TRANSIENT_STATUSES or exc.status_code >= 500:
+            if exc.status_code in TRANSIENT_STATUSES or exc.status_code >= 500 or transient_body:
                 return LLMUnavailable(f"{self.name} unavailable: {exc}")
             return LLMError(f"{self.name} refused the request: {exc}")
         if isinstance(exc, sdk.APIError):
+            if transient_body:
+                return LLMUnavailable(f"{self.name} unavailable: {exc}")
             return LLMError(f"{self.name} error: {exc}")
         raise exc
 
@@ -111,3 +129,19 @@ class RemoteProvider:
 
     def _call(self, *, system, messages, schema, schema_name, max_tokens) -> Completion:
         raise NotImplementedError
+
+    def _stream(
+        self, *, system, messages, schema, schema_name, max_tokens, on_partial
+    ) -> Completion:
+        raise NotImplementedError
+
+
+def _error_type(body) -> str:
+    """The error type in an error body: Anthropic's ``{"type": "error", "error": {"type":
+    …}}``, OpenAI's ``{"type": …}`` (the SDK passes the inner ``error`` object)."""
+    if not isinstance(body, dict):
+        return ""
+    inner = body.get("error")
+    if isinstance(inner, dict):
+        return str(inner.get("type") or "")
+    return str(body.get("type") or "")

@@ -12,6 +12,10 @@
    what the AI attempted.
 Any failure on the way escalates with kind ``ai_unavailable``: no ticket stays in
 ``analyzing`` (``sweep_stuck_tickets`` also catches a worker that died mid-way).
+
+On a chat ticket the provider streams its answer, which the customer sees being written
+(``support.realtime.AnswerStream``, outside any transaction, marked provisional); the
+answer itself is announced like any message once step 3 commits.
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ from django.db import transaction
 from integrations.llm import cost_usd, get_provider
 from knowledge.search import Scope
 from knowledge.services import ai_references_record
-from support import services
+from support import realtime, services
 from support.ai import planner
-from support.models import Escalation, Message, Ticket, TicketStatus
+from support.models import Escalation, Message, Ticket, TicketChannel, TicketStatus
 
 logger = logging.getLogger(__name__)
 S = TicketStatus
@@ -55,6 +59,8 @@ def analyze_ticket(ticket_id: int, *, provider=None) -> str:
     ticket = _start(ticket_id)
     if ticket is None:
         return "skipped"
+    stream = realtime.AnswerStream(ticket) if ticket.channel == TicketChannel.CHAT else None
+    outcome = "failed"
     try:
         provider = provider or get_provider()
         question, conversation, customer_messages = _conversation(ticket)
@@ -67,12 +73,18 @@ def analyze_ticket(ticket_id: int, *, provider=None) -> str:
             scope=scope,
             examples=planner.production_examples(),
             customer_messages=customer_messages,
+            on_partial=stream.update if stream else None,
         )
         _mark_responding(ticket.pk)
-        return _apply(ticket.pk, result)
+        outcome = _apply(ticket.pk, result)
+        return outcome
     except Exception as exc:  # whatever broke, the ticket goes to people, never stays
         logger.exception("AI analysis failed", extra={"ticket_id": ticket_id})
-        return _give_up(ticket_id, f"AI analysis failed: {type(exc).__name__}: {exc}")
+        outcome = _give_up(ticket_id, f"AI analysis failed: {type(exc).__name__}: {exc}")
+        return outcome
+    finally:
+        if stream is not None:
+            stream.finish(outcome)
 
 
 @transaction.atomic

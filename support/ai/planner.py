@@ -95,7 +95,11 @@ def plan(
     retrieval_limit: int = 10,
     passages_for_answer: int = 5,
     learned_examples: int = 3,
+    on_partial=None,
 ) -> Plan:
+    """``on_partial``: given, the provider streams and it receives the answer as it is
+    written, unless triage already hands the request to people (then nobody should
+    watch an answer being written that will not be sent)."""
     from integrations.embeddings import get_provider as get_embeddings
 
     embed_provider = embed_provider or get_embeddings()
@@ -150,6 +154,9 @@ def plan(
     }
 
     completion, error = None, ""
+    streaming = {}
+    if on_partial is not None and not (found.policy or found.needs_human):
+        streaming["on_partial"] = on_partial
     try:
         completion = provider.complete(
             system=prompts.SYSTEM_PROMPT,
@@ -157,6 +164,7 @@ def plan(
             schema=prompts.ANSWER_SCHEMA,
             schema_name=prompts.SCHEMA_NAME,
             context=context,
+            **streaming,
         )
     except LLMError as exc:
         error = str(exc)

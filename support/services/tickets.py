@@ -2,8 +2,9 @@
 
 Each function runs in one transaction, locks the ticket row (the AI worker and a person
 can act at once), checks the status change against ``ALLOWED_TRANSITIONS``, writes its
-``TicketEvent`` rows, and schedules side effects (emails, tasks) only after commit.
-Illegal actions raise ``DomainError`` / ``Conflict`` and change nothing.
+``TicketEvent`` rows, and schedules side effects (live updates, emails, tasks) only
+after commit, through ``after_commit``. Illegal actions raise ``DomainError`` /
+``Conflict`` and change nothing.
 """
 
 from __future__ import annotations
@@ -301,6 +302,8 @@ def message_add(
         after_commit("public_reply", ticket_id=ticket.pk, message_id=message.pk)
     elif sender_kind == SenderKind.CUSTOMER:
         after_commit("customer_replied", ticket_id=ticket.pk, message_id=message.pk)
+    else:  # an internal note, a system message: shown live, nobody is emailed
+        after_commit("message_added", ticket_id=ticket.pk, message_id=message.pk)
     ticket.save()
     return message
 
@@ -372,6 +375,7 @@ def ticket_set_status(
     ticket = _lock(ticket)
     if _transition(ticket, status, actor=actor, actor_kind=actor_kind, metadata=metadata):
         ticket.save(update_fields=["status", "updated_at"])
+        after_commit("ticket_changed", ticket_id=ticket.pk)
     return ticket
 
 
@@ -402,6 +406,8 @@ def ticket_assign(*, ticket: Ticket, assignee, actor) -> Ticket:
     events.assigned_event(ticket=ticket, actor=actor, old_assignee=old, new_assignee=assignee)
     if assignee is not None and assignee != actor:
         after_commit("assigned", ticket_id=ticket.pk, user_id=assignee.pk)
+    else:  # taken or dropped by the agent themselves: no email, but the pages follow
+        after_commit("ticket_changed", ticket_id=ticket.pk)
     return ticket
 
 
@@ -421,6 +427,7 @@ def ticket_change_priority(*, ticket: Ticket, priority: str, actor, actor_kind=N
     events.priority_changed_event(
         ticket=ticket, actor=actor, old=old, new=priority, actor_kind=actor_kind
     )
+    after_commit("ticket_changed", ticket_id=ticket.pk)  # the SLA due time moved
     return ticket
 
 
@@ -570,6 +577,7 @@ def ticket_resolve(*, ticket: Ticket, actor, actor_kind=None) -> Ticket:
 def ticket_close(*, ticket: Ticket, actor, actor_kind=None) -> Ticket:
     ticket = _settle(_lock(ticket), S.CLOSED, stamp="closed_at", actor=actor, actor_kind=actor_kind)
     events.closed_event(ticket=ticket, actor=actor, actor_kind=actor_kind)
+    after_commit("ticket_changed", ticket_id=ticket.pk)
     return ticket
 
 
@@ -596,6 +604,7 @@ def ticket_reopen(*, ticket: Ticket, actor, reason: str = "reopened by an agent"
     ticket = _lock(ticket)
     _reopen(ticket, actor=actor, reason=reason)
     ticket.save()
+    after_commit("ticket_changed", ticket_id=ticket.pk)
     return ticket
 
 
