@@ -55,6 +55,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
+from bench.common import log, percentile  # noqa: E402
 from config import embedded  # noqa: E402  (needs no settings)
 
 DATABASE = "analytics_bench"
@@ -259,16 +260,6 @@ ORGANIZATIONS = [
 ]
 FIRST_NAMES = ["Ana", "Ben", "Chloé", "Dev", "Emil", "Fatima", "Gus", "Hana", "Ivo", "June"]
 LAST_NAMES = ["Lopez", "Martin", "Nguyen", "Okafor", "Petrov", "Quinn", "Rossi", "Schmidt"]
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def literal(value) -> str:

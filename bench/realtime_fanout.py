@@ -35,7 +35,6 @@ import json
 import os
 import secrets
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -64,6 +63,8 @@ sys.path.insert(0, str(BASE_DIR))
 
 import django  # noqa: E402
 
+from bench.common import log, summary  # noqa: E402
+
 django.setup()
 
 from django.conf import settings  # noqa: E402
@@ -76,26 +77,6 @@ from config.embedded import socket_database_url  # noqa: E402
 from support import services  # noqa: E402
 
 MARK = "fanout-bench"
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "p50": round(percentile(values, 50), 2),
-        "p95": round(percentile(values, 95), 2),
-        "max": round(max(values), 2),
-        "mean": round(statistics.fmean(values), 2),
-        "n": len(values),
-    }
 
 
 def database_url() -> str:

@@ -54,6 +54,8 @@ sys.path.insert(0, str(BASE_DIR))
 
 import django  # noqa: E402
 
+from bench.common import log, summary  # noqa: E402
+
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
@@ -87,26 +89,6 @@ SQL_EXACT_CHECKS = 10
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 _WORD = re.compile(r"[a-z]+")
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "p50": round(percentile(values, 50), 2),
-        "p95": round(percentile(values, 95), 2),
-        "max": round(max(values), 2),
-        "mean": round(statistics.fmean(values), 2),
-        "n": len(values),
-    }
 
 
 def timed_ms(fn, *args, **kwargs):

@@ -153,6 +153,17 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def stop_process(process: subprocess.Popen, log: Path) -> None:
+    """Stop a server a test started (politely, then not) and drop its log."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    log.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def celery_worker(**env_overrides: str):
     """A real `celery -A config worker` process on the test Redis and the test database."""
@@ -188,13 +199,7 @@ def celery_worker(**env_overrides: str):
         _wait_for_worker(process, log)
         yield process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        log.unlink(missing_ok=True)
+        stop_process(process, log)
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
+from tests.conftest import stop_process
+
 ORIGIN = "http://testserver"
 
 
@@ -145,13 +147,7 @@ def asgi_server(**env_overrides: str):
             time.sleep(0.2)
         yield AsgiServer(url, process, log)
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        log.unlink(missing_ok=True)
+        stop_process(process, log)
 
 
 @pytest.fixture(scope="module")
