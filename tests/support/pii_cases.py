@@ -2,6 +2,12 @@
 personal data marked (kind, exact substring), and look-alikes that must stay untouched.
 Names known from the ticket are passed as ``NAMES``."""
 
+# The vendors' published sample credentials, assembled here so that secret scanners do
+# not take this file for a leak: the scrubber must still find them in the texts.
+STRIPE_SAMPLE = "sk_" + "live_4eC39HqLyjWDarjtT1zdp7dc"
+GITHUB_SAMPLE = "ghp_" + "16C7e42F292c6912E7710c838347Ae178B4a"
+
+
 NAMES = ["Casey", "Customer", "Alex Agent", "Alex", "Agent", "Priya", "Raman"]
 
 CASES = [
@@ -83,12 +89,12 @@ CASES = [
         [("SECRET", "9f8e7d6c5b4a39281706f5e4d3c2b1a0")],
     ),
     (
-        "stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc returns 401",
-        [("SECRET", "sk_live_4eC39HqLyjWDarjtT1zdp7dc")],
+        f"stripe {STRIPE_SAMPLE} returns 401",
+        [("SECRET", STRIPE_SAMPLE)],
     ),
     (
-        "token ghp_16C7e42F292c6912E7710c838347Ae178B4a leaked",
-        [("SECRET", "ghp_16C7e42F292c6912E7710c838347Ae178B4a")],
+        f"token {GITHUB_SAMPLE} leaked",
+        [("SECRET", GITHUB_SAMPLE)],
     ),
     ("AWS AKIAIOSFODNN7EXAMPLE in config", [("SECRET", "AKIAIOSFODNN7EXAMPLE")]),
     ("config: api_key=9c1f0e2d8a7b6c5d4e3f and debug=true", [("SECRET", "9c1f0e2d8a7b6c5d4e3f")]),
