@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.http import HttpResponse
@@ -89,7 +89,6 @@ class Chart:
     goal_label: str = ""
     stacked: bool = False
     draw: bool = True  # False: a table only
-    extra: dict = field(default_factory=dict)
 
     @property
     def table(self) -> list[list[str]]:

@@ -51,17 +51,6 @@ def date_range(start: dt.date | None, end: dt.date | None, *, today: dt.date):
     return start, end, None
 
 
-def is_manager(user) -> bool:
-    """Managers (the group) and superusers read the dashboards and the analytics API."""
-    if not (user and user.is_authenticated and user.is_active):
-        return False
-    if not hasattr(user, "_helpdesk_is_manager"):  # asked once per request, cached
-        user._helpdesk_is_manager = (
-            user.is_superuser or user.groups.filter(name=settings.MANAGERS_GROUP).exists()
-        )
-    return user._helpdesk_is_manager
-
-
 def _ratio(numerator, denominator):
     """numerator / denominator as a float, NULL when the denominator is 0 or NULL."""
     return ExpressionWrapper(

@@ -85,23 +85,13 @@ def _in(field: str, start, end) -> Q:
     return Q(**{f"{field}__gte": start, f"{field}__lt": end})
 
 
-def _reopened_within(delta: dt.timedelta, since: str = "created_at") -> Exists:
-    """The ticket of the outer row was reopened in the ``delta`` after the row's time."""
+def _followed_within(kind: str, delta: dt.timedelta) -> Exists:
+    """The ticket of the outer row had an event of ``kind`` in the ``delta`` after the
+    row's time (reopened within 7 days, escalated within 24 hours…)."""
     return Exists(
         TicketEvent.objects.filter(
             ticket=OuterRef("ticket"),
-            kind=Kind.REOPENED,
-            created_at__gt=OuterRef(since),
-            created_at__lte=OuterRef(since) + delta,
-        )
-    )
-
-
-def _escalated_within(delta: dt.timedelta) -> Exists:
-    return Exists(
-        TicketEvent.objects.filter(
-            ticket=OuterRef("ticket"),
-            kind=Kind.ESCALATED,
+            kind=kind,
             created_at__gt=OuterRef("created_at"),
             created_at__lte=OuterRef("created_at") + delta,
         )
@@ -161,7 +151,9 @@ def _overview(day, start, end) -> dict:
         ai_cost_usd=Coalesce(Sum("cost_usd"), Decimal(0)),
         ai_answers=Count("id", filter=_resolved_by_ai_publicly()),
         ai_answers_deflected=Count(
-            "id", filter=_resolved_by_ai_publicly() & ~_escalated_within(DEFLECTION_WINDOW)
+            "id",
+            filter=_resolved_by_ai_publicly()
+            & ~_followed_within(Kind.ESCALATED, DEFLECTION_WINDOW),
         ),
     )
     ticket_followed = Exists(
@@ -277,7 +269,7 @@ def _agents(start, end) -> dict[int, dict]:
         agent_events.filter(kind=Kind.RESOLVED)
         .annotate(
             took=Seconds("created_at", "ticket__created_at"),
-            kept=~_reopened_within(KEPT_FOR),
+            kept=~_followed_within(Kind.REOPENED, KEPT_FOR),
         )
         .values("actor")
         .annotate(
@@ -345,7 +337,7 @@ def _quality_score(row: dict) -> float | None:
 
 def _models(start, end) -> dict[str, dict]:
     successful = _resolved_by_ai_publicly() & Q(kept=True)
-    analyses = _analyses(start, end).annotate(kept=~_reopened_within(KEPT_FOR))
+    analyses = _analyses(start, end).annotate(kept=~_followed_within(Kind.REOPENED, KEPT_FOR))
     rows: dict[str, dict] = {}
     for row in analyses.values("ai_model").annotate(
         requests=Count("id"),

@@ -19,6 +19,7 @@ from django.shortcuts import render
 
 from analytics import selectors, services
 from analytics.dashboards import Chart, Column, duration, money, percent
+from support.selectors import is_manager
 
 PRESETS = (7, 30, 90, 365)
 
@@ -28,7 +29,7 @@ def manager_required(view):
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        if not selectors.is_manager(request.user):
+        if not is_manager(request.user):
             raise PermissionDenied("Dashboards are for managers.")
         return view(request, *args, **kwargs)
 

@@ -61,14 +61,6 @@ class AgentAccessMixin:
         return request.user.is_active and request.user.is_superuser
 
 
-def _is_manager(user) -> bool:
-    if not hasattr(user, "_helpdesk_is_manager"):  # asked once per admin model on a page
-        user._helpdesk_is_manager = (
-            user.is_superuser or user.groups.filter(name=settings.MANAGERS_GROUP).exists()
-        )
-    return user._helpdesk_is_manager
-
-
 # ======================================================================================
 # Queue filters
 # ======================================================================================
@@ -592,10 +584,10 @@ class OrganizationAdmin(AgentAccessMixin, admin.ModelAdmin):
         return organization.open_ticket_count
 
     def has_change_permission(self, request, obj=None):
-        return _is_manager(request.user)  # plan and MRR are the managers' business
+        return selectors.is_manager(request.user)  # plan and MRR are the managers' business
 
     def has_add_permission(self, request):
-        return _is_manager(request.user)
+        return selectors.is_manager(request.user)
 
 
 class TeamMembershipInline(admin.TabularInline):
@@ -611,10 +603,10 @@ class TeamAdmin(AgentAccessMixin, admin.ModelAdmin):
     inlines = [TeamMembershipInline]
 
     def has_change_permission(self, request, obj=None):
-        return _is_manager(request.user)
+        return selectors.is_manager(request.user)
 
     def has_add_permission(self, request):
-        return _is_manager(request.user)
+        return selectors.is_manager(request.user)
 
 
 @admin.register(SavedReply)
@@ -635,10 +627,10 @@ class SlaPolicyAdmin(AgentAccessMixin, admin.ModelAdmin):
     list_display = ("name", "urgent_hours", "high_hours", "normal_hours", "low_hours", "is_default")
 
     def has_change_permission(self, request, obj=None):
-        return _is_manager(request.user)
+        return selectors.is_manager(request.user)
 
     def has_add_permission(self, request):
-        return _is_manager(request.user)
+        return selectors.is_manager(request.user)
 
 
 # ======================================================================================

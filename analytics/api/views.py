@@ -9,13 +9,14 @@ from rest_framework.views import APIView
 
 from analytics import selectors
 from analytics.api import serializers as s
+from support.selectors import is_manager
 
 
 class IsManager(BasePermission):
     message = "Only managers can read analytics."
 
     def has_permission(self, request, view):
-        return selectors.is_manager(request.user)
+        return is_manager(request.user)
 
 
 class _RangeView(APIView):
