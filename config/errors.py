@@ -4,6 +4,7 @@ Services raise :class:`DomainError` (or a subclass) with a message a person can 
 views, admin actions and tasks catch it. The API's exception handler turns it into
 400 (invalid input) or 409 (:class:`Conflict`: the action does not fit the current state),
 with the message and, when given, field errors, like DRF's own validation errors.
+A database outage met inside DRF answers 503 with ``Retry-After`` (``config.middleware``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from django.db.models import ProtectedError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from config import middleware as database
 
 
 class DomainError(Exception):
@@ -49,6 +52,13 @@ class NotPermitted(DomainError):
 
 
 def api_exception_handler(exc, context):
+    if database.is_database_down(exc):
+        database.log_database_down(context["request"], exc)
+        return Response(
+            database.unavailable_payload(),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(database.RETRY_AFTER_SECONDS)},
+        )
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.http_status)
     if isinstance(exc, ProtectedError):

@@ -107,6 +107,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.observability.RequestIdMiddleware",
+    # A 503 (JSON on the API, a plain page elsewhere) while PostgreSQL is unreachable.
+    "config.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -148,6 +150,9 @@ else:
         }
     }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The same backend, with a pool that recovers at once after a restart (its docstring).
+    DATABASES["default"]["ENGINE"] = "config.postgres"
 # Under ASGI, persistent per-thread connections leak; a pool (psycopg_pool) reuses them
 # safely. Tests use plain connections: several test helpers open their own per thread.
 DATABASE_POOL = env.bool("DATABASE_POOL", default=not TESTING)
@@ -155,11 +160,18 @@ if DATABASE_POOL:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN", default=2),
         "max_size": env.int("DATABASE_POOL_MAX", default=10),
-        "timeout": 10,
+        # How long a request waits for a connection; then 503 (PostgreSQL down or the
+        # pool exhausted) rather than a request that hangs.
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=3.0),
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool manages connection lifetimes
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# A connection is checked before it is used again, so after a PostgreSQL restart no stale
+# one reaches a view. With the pool, Django 5.2 turns this into the pool's `check`
+# (psycopg_pool.ConnectionPool.check_connection); it always passes `check` itself, so the
+# callback cannot go in OPTIONS["pool"].
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 REDIS_URL = env("REDIS_URL", default="") or embedded.ensure_redis().url
 
@@ -181,6 +193,9 @@ CACHES = {
         "LOCATION": CACHE_URL,
         "KEY_PREFIX": "helpdesk",
         "TIMEOUT": 300,
+        # With Redis away a request waits at most this long per call (the rate limits
+        # then let it through: config.throttling); redis-py's default is to wait forever.
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     }
 }
 
@@ -237,7 +252,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 _email = env.email_url(
     "EMAIL_URL", default="smtp://localhost:25" if PRODUCTION else "consolemail://"
 )
-EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+# A backend class by its dotted path wins over EMAIL_URL (the fault tests' mailbox file).
+EMAIL_BACKEND = env("EMAIL_BACKEND", default=_email["EMAIL_BACKEND"])
 EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
 EMAIL_PORT = _email.get("EMAIL_PORT") or 25
 EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
@@ -267,8 +283,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=25),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        # Both let a request through when Redis is away (and log it): config.throttling.
+        "config.throttling.AnonRateThrottle",
+        "config.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_THROTTLE_ANON", default="60/min"),
@@ -320,8 +337,25 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Longer than the hard time limit, so a slow task is not delivered twice while it runs.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# With Redis away (refusing, or hanging without closing the connection), connecting gives
+# up within a second and a command within two (longer than kombu's 1 s BRPOP), rather than
+# holding a request forever.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_connect_timeout": 1.0,
+    "socket_timeout": 2.0,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The transactional outbox (core.outbox): the relay runs this often; an item handed to the
+# broker but not started after OUTBOX_RESEND_AFTER seconds is sent again; a worker holds
+# what it runs for OUTBOX_LEASE_SECONDS at a time (extended while it runs), so the work of
+# a killed worker is sent again within about a lease.
+OUTBOX_RELAY_SECONDS = env.float("OUTBOX_RELAY_SECONDS", default=5.0)
+OUTBOX_RESEND_AFTER = env.int("OUTBOX_RESEND_AFTER", default=300)
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=30)
+OUTBOX_BROKER_TIMEOUT = env.float("OUTBOX_BROKER_TIMEOUT", default=1.0)
+OUTBOX_KEEP_DAYS = env.int("OUTBOX_KEEP_DAYS", default=7)  # done items; failed ones stay
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".data" / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Lets /health/ready/ tell whether beat is alive (it reports the last beat).

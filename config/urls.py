@@ -12,6 +12,13 @@ admin.site.site_header = "Helpdesk agent workspace"
 admin.site.site_title = "Helpdesk admin"
 admin.site.index_title = "Queues, tickets and knowledge"
 
+# A database outage met outside a view (a middleware, the 404 page) answers 503 as well;
+# error pages give back the connection they used (config.middleware).
+handler400 = "config.middleware.bad_request"
+handler403 = "config.middleware.permission_denied"
+handler404 = "config.middleware.page_not_found"
+handler500 = "config.middleware.server_error"
+
 api_urlpatterns = [
     path("", include("support.api.urls")),
     path("", include("knowledge.api.urls")),

@@ -3,18 +3,21 @@
 Both use DRF's cache-backed sliding window with the rates of
 ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (``feedback_submit``, ``feedback_vote``), keyed
 by user (or client address), so a client cannot dodge a limit by switching between the
-roadmap page and the API.
+roadmap page and the API. Like the API's own limits they fail open (``config.throttling``):
+with Redis away a vote or a request goes through, and the log says the limits are off.
 """
 
 from __future__ import annotations
 
 from rest_framework.throttling import SimpleRateThrottle
 
+from config.throttling import FailOpenMixin
+
 SUBMIT = "feedback_submit"
 VOTE = "feedback_vote"
 
 
-class FeedbackThrottle(SimpleRateThrottle):
+class FeedbackThrottle(FailOpenMixin, SimpleRateThrottle):
     """A throttle for one scope; works on a Django ``HttpRequest`` or a DRF ``Request``."""
 
     def __init__(self, scope: str):

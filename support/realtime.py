@@ -288,12 +288,18 @@ class _SenderLoop:
                     target=self._loop.run_forever, name="live-updates", daemon=True
                 ).start()
             loop = self._loop
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()  # and stop waiting on Redis in the loop as well
+            raise
 
 
 _sender = _SenderLoop()
-#: Longest wait for Redis before a live update is given up (and logged).
-SEND_TIMEOUT = 5.0
+#: Longest wait for Redis before a live update is given up (and logged): a request that
+#: changed a ticket is held no longer than this while Redis is away.
+SEND_TIMEOUT = 1.0
 
 
 def send(sends: list[tuple[str, dict]], *, context: dict | None = None) -> None:

@@ -99,7 +99,12 @@ def test_models_and_migrations_agree():
 
 
 def test_settings_come_from_the_environment_in_this_process(settings):
-    assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    from django.db import connections
+    from django.db.backends.postgresql import base as postgresql
+
+    # Django's PostgreSQL backend, with a pool that recovers at once after a restart.
+    assert settings.DATABASES["default"]["ENGINE"] == "config.postgres"
+    assert isinstance(connections["default"], postgresql.DatabaseWrapper)
     assert settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
     assert settings.REDIS_URL.startswith("redis://")
     assert os.environ.get("PYTEST_VERSION")  # tests use their own services folder
