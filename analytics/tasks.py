@@ -7,6 +7,7 @@ import datetime as dt
 from celery import shared_task
 
 from analytics import services
+from core.outbox import schedule_after_commit
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True)
@@ -21,5 +22,5 @@ def rollup_pending() -> list[str]:
     7-day "not reopened" window has just closed, each as its own ``rollup_day`` task."""
     days = [day.isoformat() for day in services.days_to_roll_up(services.local_today())]
     for day in days:
-        rollup_day.delay(day)
+        schedule_after_commit(rollup_day, day)
     return days

@@ -13,7 +13,9 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = Celery("helpdesk")
+# Every task runs through the outbox's base class (core.tasks_base): a message that names
+# an outbox item claims it first and records its outcome.
+app = Celery("helpdesk", task_cls="core.tasks_base:OutboxTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -3,8 +3,9 @@
 ``/health/`` answers 200 while the process serves requests. ``/health/ready/`` checks each
 dependency the product cannot work without (PostgreSQL, the pgvector extension, Redis, the
 Celery broker) and answers 503 when any one is down, with a per-component report. When
-beat last ran is reported too, for information: a stopped beat does not make the web
-process unready.
+beat last ran and the outbox (open items and the age of the oldest, failed items) are
+reported too, for information: a stopped beat or worker does not make the web process
+unready.
 """
 
 from __future__ import annotations
@@ -93,6 +94,17 @@ def _beat_last_seen() -> float | None:
     return round(time.time() - last, 1) if last else None
 
 
+def _outbox_summary() -> dict | None:
+    """Follow-up work not yet done, and how long the oldest has waited: a growing age
+    means no worker or no broker (information; it does not make the process unready)."""
+    from core import outbox
+
+    try:
+        return outbox.summary()
+    except Exception:
+        return None
+
+
 @never_cache
 @require_GET
 def liveness(request):
@@ -108,5 +120,6 @@ def readiness(request):
         "status": "ready" if ready else "unavailable",
         "components": components,
         "celery_beat_last_seen_seconds_ago": _beat_last_seen(),
+        "outbox": _outbox_summary() if components["database"]["status"] == "up" else None,
     }
     return JsonResponse(body, status=200 if ready else 503)

@@ -95,6 +95,7 @@ THIRD_PARTY_APPS = [
     "drf_spectacular_sidecar",
 ]
 LOCAL_APPS = [
+    "core",
     "support",
     "knowledge",
     "feedback",
@@ -262,6 +263,10 @@ EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
 EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Helpdesk <support@localhost>")
 SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+# A notification that fails on a transient SMTP or network error is retried this many
+# times, waiting base × 2^n seconds (±20 %) in between; then it is recorded as not sent.
+HELPDESK_EMAIL_MAX_RETRIES = env.int("HELPDESK_EMAIL_MAX_RETRIES", default=6)
+HELPDESK_EMAIL_RETRY_BASE_SECONDS = env.float("HELPDESK_EMAIL_RETRY_BASE_SECONDS", default=30.0)
 
 # ======================================================================================
 # REST API
@@ -362,6 +367,13 @@ CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "helpdesk.heartbeat", "schedule": 60.0},
     # A worker that died mid-analysis must not leave a ticket in "analyzing".
     "sweep-stuck-tickets": {"task": "support.tasks.sweep_stuck_tickets", "schedule": 300.0},
+    # The outbox's safety net: re-send follow-up work not handed over or not finished.
+    "outbox-relay": {
+        "task": "core.tasks.outbox_relay",
+        "schedule": OUTBOX_RELAY_SECONDS,
+        "options": {"expires": OUTBOX_RELAY_SECONDS * 2},  # a busy worker skips stale runs
+    },
+    "outbox-prune": {"task": "core.tasks.outbox_prune", "schedule": crontab(minute=40, hour=3)},
     # The agents' live feed hears of tickets that time alone made "SLA at risk".
     "announce-sla-risk": {"task": "support.tasks.announce_sla_risk", "schedule": 60.0},
     # Yesterday's rollups (and any missed day, and the day whose 7-day window just closed).

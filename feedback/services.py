@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from config.errors import Conflict, DomainError, NotPermitted
+from core.outbox import schedule_after_commit
 from feedback.models import FeatureRequest, FeatureRequestEvent, Vote
 from feedback.weights import weight_for_mrr, weight_for_user
 
@@ -205,9 +206,7 @@ def request_change_status(
         new_status=status,
         note=(note or "").strip(),
     )
-    from feedback import tasks
-
-    transaction.on_commit(lambda: tasks.notify_status_change.delay(event.pk))
+    schedule_after_commit("feedback.tasks.notify_status_change", event.pk)
     return event
 
 

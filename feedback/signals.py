@@ -1,12 +1,12 @@
 """When an organization's MRR changes, by any path (admin, API, shell, import), its votes
-are reweighed by a task queued after commit."""
+are reweighed by a task scheduled through the outbox (run after commit)."""
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
+from core.outbox import schedule_after_commit
 from support.models import Organization
 
 
@@ -25,7 +25,4 @@ def _reweigh_on_mrr_change(sender, instance, created, raw=False, **kwargs):
     before = getattr(instance, "_mrr_before", None)
     if raw or created or before is None or before == instance.mrr:
         return
-    from feedback.tasks import reweigh_organization_votes
-
-    organization_id = instance.pk
-    transaction.on_commit(lambda: reweigh_organization_votes.delay(organization_id))
+    schedule_after_commit("feedback.tasks.reweigh_organization_votes", instance.pk)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import smtplib
 
 from celery import shared_task
 from django.utils import timezone
@@ -14,26 +15,28 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(
-    autoretry_for=(ConnectionError, TimeoutError, OSError),
-    retry_backoff=True,
-    retry_kwargs={"max_retries": 5},
+    # Network and SMTP errors (SMTPServerDisconnected, a busy server…) are retried.
+    autoretry_for=(OSError, smtplib.SMTPException),
+    retry_backoff=30,
+    retry_backoff_max=3600,
+    retry_kwargs={"max_retries": 6},
     acks_late=True,
 )
 def notify_status_change(event_id: int) -> int:
-    """Email the voters about one status change, once: the event row is claimed in SQL
-    (``notified_at``), so a redelivered task sends nothing; a failed send releases it."""
-    claimed = FeatureRequestEvent.objects.filter(pk=event_id, notified_at__isnull=True).update(
-        notified_at=timezone.now()
+    """Email the voters about one status change, once. The outbox runs it once per change;
+    ``notified_at`` is stamped after the send, so a worker killed mid-send sends again
+    (at least once) rather than never, and a later delivery of a sent one sends nothing."""
+    event = (
+        FeatureRequestEvent.objects.select_related("request")
+        .filter(pk=event_id, notified_at__isnull=True)
+        .first()
     )
-    if not claimed:
+    if event is None:
         logger.info("status change %s already notified", event_id)
         return 0
-    event = FeatureRequestEvent.objects.select_related("request").get(pk=event_id)
-    try:
-        return notifications.status_changed(event)
-    except Exception:
-        FeatureRequestEvent.objects.filter(pk=event_id).update(notified_at=None)
-        raise
+    sent = notifications.status_changed(event)
+    FeatureRequestEvent.objects.filter(pk=event_id).update(notified_at=timezone.now())
+    return sent
 
 
 @shared_task(

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.errors import Conflict, DomainError, NotPermitted
+from core.outbox import schedule_after_commit
 from integrations.models import GithubLink
 from support import events
 from support.models import DONE_STATUSES, Message, Ticket, TicketEvent
@@ -61,11 +62,8 @@ def github_link_request(*, ticket: Ticket, actor=None) -> GithubLink:
         link.last_error, link.attempts = "", 0
         link.save(update_fields=["status", "last_error", "attempts", "updated_at"])
     if created or restart:
-        from integrations.github import tasks
-
-        link_id, has_issue = link.pk, bool(link.issue_number)
-        task = tasks.draft_pull_request if has_issue else tasks.create_issue
-        transaction.on_commit(lambda: task.delay(link_id))
+        task = "draft_pull_request" if link.issue_number else "create_issue"
+        schedule_after_commit(f"integrations.github.tasks.{task}", link.pk)
     return link
 
 

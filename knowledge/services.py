@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from config.errors import Conflict, DomainError
+from core.outbox import schedule_after_commit
 from knowledge import text
 from knowledge.models import Article, ArticleChunk, ArticleVote, Category, KnowledgeBaseMetric
 
@@ -32,15 +33,7 @@ def _unique_slug(title: str, *, exclude_pk: int | None = None) -> str:
 
 
 def _schedule_embedding(article: Article) -> None:
-    from knowledge.tasks import embed_article
-
-    def enqueue():
-        try:
-            embed_article.delay(article.pk)
-        except Exception:  # broker down: the article is saved; `reembed_articles` catches up
-            logger.exception("could not queue embedding", extra={"article_id": article.pk})
-
-    transaction.on_commit(enqueue)
+    schedule_after_commit("knowledge.tasks.embed_article", article.pk)
 
 
 def _apply_text(article: Article, *, title: str, summary: str, body: str) -> None:

@@ -430,12 +430,12 @@ class TicketAdmin(AgentAccessMixin, admin.ModelAdmin):
 
     def _act(self, action, ticket, data, user, files) -> str:
         if action == "ai_rerun":
-            from support.tasks import analyze_ticket, draft_answer
+            from core.outbox import schedule_after_commit
 
             if ticket.status == "new" and ticket.assignee_id is None:
-                analyze_ticket.delay(ticket.pk)
+                schedule_after_commit("support.tasks.analyze_ticket", ticket.pk)
                 return "AI analysis queued."
-            draft_answer.delay(ticket.pk)
+            schedule_after_commit("support.tasks.draft_answer", ticket.pk)
             return "AI draft requested: it will appear as an internal note."
         if action == "assign_to_me":
             services.ticket_assign(ticket=ticket, assignee=user, actor=user)

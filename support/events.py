@@ -173,3 +173,15 @@ def github_event(*, ticket: Ticket, kind: str, actor=None, metadata: dict | None
         metadata=metadata,
         is_internal=True,
     )
+
+
+def notification_failed_event(*, ticket: Ticket, effect: str, error: str, attempts: int):
+    """An email about the ticket could not be sent after every retry (team-only)."""
+    return _write(
+        ticket=ticket,
+        kind=Kind.NOTIFICATION_FAILED,
+        actor=None,
+        new=effect,
+        metadata={"effect": effect, "error": error[:1000], "attempts": attempts},
+        is_internal=True,
+    )

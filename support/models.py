@@ -482,6 +482,7 @@ class TicketEvent(models.Model):
         GITHUB_PR_REJECTED = "github_pr_rejected", "GitHub fix rejected"
         GITHUB_ISSUE_CLOSED = "github_issue_closed", "GitHub issue closed"
         GITHUB_FAILED = "github_failed", "GitHub failed"
+        NOTIFICATION_FAILED = "notification_failed", "Email not sent"
 
     class ActorKind(models.TextChoices):
         CUSTOMER = "customer", "Customer"

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 
+from core.roles import is_agent, is_manager  # noqa: F401  (re-exported: support's callers)
 from support.models import (
     OPEN_STATUSES,
     Message,
@@ -23,21 +24,6 @@ from support.models import (
     TicketEvent,
     TicketStatus,
 )
-
-
-def is_agent(user) -> bool:
-    return bool(user and user.is_authenticated and user.is_active and user.is_staff)
-
-
-def is_manager(user) -> bool:
-    """Managers (the group) and superusers: dashboards, analytics, plans and MRR."""
-    if not (user and user.is_authenticated and user.is_active):
-        return False
-    if not hasattr(user, "_helpdesk_is_manager"):  # asked many times per request: cached
-        user._helpdesk_is_manager = (
-            user.is_superuser or user.groups.filter(name=settings.MANAGERS_GROUP).exists()
-        )
-    return user._helpdesk_is_manager
 
 
 def ticket_list(*, user) -> QuerySet[Ticket]:

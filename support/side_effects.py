@@ -1,21 +1,23 @@
-"""The one way services schedule work outside the transaction: after it commits.
+"""The one way services schedule work outside the transaction.
 
-``after_commit(kind, **ids)`` runs, once the transaction has committed:
+``after_commit(kind, **ids)``, called inside the service's transaction:
 
-1. the live update (:func:`support.realtime.publish`): the ticket's pages, the chat
-   widget and the agents' live feed hear of the change over WebSocket;
-2. :func:`support.tasks.ticket_effects` (and, for new tickets and customer replies,
-   :func:`support.tasks.analyze_ticket`; for ratings,
-   :func:`support.tasks.harvest_training_example`), queued with ids only.
+1. records the follow-up tasks in the outbox (:func:`core.outbox.schedule_after_commit`),
+   in the same transaction: :func:`support.tasks.ticket_effects` for the changes somebody
+   is emailed about (:data:`EMAILED_AFTER`), and for new
+   tickets and customer replies :func:`support.tasks.analyze_ticket`, for ratings
+   :func:`support.tasks.harvest_training_example`; ids only. They are handed to Celery
+   once the transaction commits, and re-sent by the relay until a worker finishes them,
+   so a broker outage or a killed worker loses nothing;
+2. once the transaction has committed, publishes the live update
+   (:func:`support.realtime.publish`): the ticket's pages, the chat widget and the agents'
+   live feed hear of the change over WebSocket. That one is best effort: a Redis failure is
+   logged, and pages catch up when they reconnect.
 
 Kinds in :data:`LIVE_ONLY` (internal notes and system messages, status, priority and
 assignment changes nobody is emailed about) only update live pages.
 
-So a rolled-back change sends and queues nothing, and a worker always reads committed
-rows. If Redis or the broker is down at that moment the change is already safe in the
-database; the failure is logged with the ids, pages catch up when they reconnect, the
-ticket stays visible in the queues for people, and ``sweep_stuck_tickets`` queues the
-analysis of new tickets that waited too long.
+So a rolled-back change sends and queues nothing, and a worker always reads committed rows.
 """
 
 from __future__ import annotations
@@ -24,13 +26,23 @@ import logging
 
 from django.db import transaction
 
+from core.outbox import schedule_after_commit
+
 logger = logging.getLogger(__name__)
 
 
 def after_commit(kind: str, **ids) -> None:
-    transaction.on_commit(lambda: _dispatch(kind, ids))
+    if kind in EMAILED_AFTER:
+        schedule_after_commit("support.tasks.ticket_effects", kind, **ids)
+    if kind in ANALYZED_AFTER:
+        schedule_after_commit("support.tasks.analyze_ticket", ids["ticket_id"])
+    if kind in HARVESTED_AFTER:
+        schedule_after_commit("support.tasks.harvest_training_example", ids["ticket_id"])
+    transaction.on_commit(lambda: _publish(kind, ids))
 
 
+#: Changes somebody is emailed about (support.notifications).
+EMAILED_AFTER = {"public_reply", "resolved", "escalated", "assigned", "customer_replied"}
 #: Changes after which the AI agent looks at the ticket (it acts only on "new" tickets).
 ANALYZED_AFTER = {"ticket_opened", "customer_replied"}
 #: Changes after which a ticket may become a training example (rated 4 or 5).
@@ -39,21 +51,10 @@ HARVESTED_AFTER = {"rated"}
 LIVE_ONLY = {"message_added", "ticket_changed"}
 
 
-def _dispatch(kind: str, ids: dict) -> None:
+def _publish(kind: str, ids: dict) -> None:
     from support import realtime
-    from support.tasks import analyze_ticket, harvest_training_example, ticket_effects
 
     try:
         realtime.publish(kind, ids)
-    except Exception:  # a live update must not keep the tasks from being queued
+    except Exception:  # a live update never fails a committed change
         logger.exception("could not publish %s", kind, extra={"effect": kind, **ids})
-    if kind in LIVE_ONLY:
-        return
-    try:
-        ticket_effects.delay(kind, **ids)
-        if kind in ANALYZED_AFTER:
-            analyze_ticket.delay(ids["ticket_id"])
-        if kind in HARVESTED_AFTER:
-            harvest_training_example.delay(ids["ticket_id"])
-    except Exception:  # the broker being down must not fail a committed request
-        logger.exception("could not queue %s effects", kind, extra={"effect": kind, **ids})

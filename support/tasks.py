@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import random
+import smtplib
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 
 from support import notifications
@@ -12,20 +15,22 @@ from support.models import Escalation, Message, Ticket
 
 logger = logging.getLogger(__name__)
 
-_SEEN_TTL = 7 * 24 * 3600
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth another try later: the network, a timeout, a disconnect, an SMTP server that
+    answers 4xx (busy, greylisting). A 5xx answer (recipient refused, authentication
+    rejected) will not change by waiting."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return bool(codes) and all(400 <= code < 500 for code in codes)
+    if isinstance(exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError):
+        return True
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500
+    return isinstance(exc, smtplib.SMTPException | OSError | ConnectionError | TimeoutError)
 
 
-def _effect_key(kind: str, ids: dict) -> str:
-    return f"support:effect:{kind}:" + ",".join(f"{k}={v}" for k, v in sorted(ids.items()))
-
-
-@shared_task(
-    bind=True,
-    autoretry_for=(ConnectionError, TimeoutError),
-    retry_backoff=True,
-    retry_kwargs={"max_retries": 5},
-    acks_late=True,
-)
+@shared_task(bind=True, acks_late=True, max_retries=settings.HELPDESK_EMAIL_MAX_RETRIES)
 def ticket_effects(
     self,
     kind: str,
@@ -34,29 +39,52 @@ def ticket_effects(
     escalation_id: int | None = None,
     user_id: int | None = None,
 ) -> int:
-    """What follows a committed ticket change: the emails of ``support.notifications``."""
-    ids = {
-        "ticket_id": ticket_id,
-        "message_id": message_id,
-        "escalation_id": escalation_id,
-        "user_id": user_id,
-    }
+    """What follows a committed ticket change: the emails of ``support.notifications``.
+
+    Scheduled through the outbox, which runs it once per change (a re-sent message finds
+    the item done). A transient SMTP or network error is retried with exponential backoff;
+    the final failure is recorded on the ticket (an internal event) and stays visible on
+    the outbox item, never silent.
+    """
+    ids = {"message_id": message_id, "escalation_id": escalation_id, "user_id": user_id}
     ticket = (
         Ticket.objects.select_related("requester", "assignee", "team").filter(pk=ticket_id).first()
     )
     if ticket is None:
         return 0
-    key = _effect_key(kind, ids)
-    # Claimed once per (effect, ids): a redelivered task sends no second email.
-    if not cache.add(key, 1, timeout=_SEEN_TTL):
-        logger.info("effect %s already done", kind, extra={"effect": kind, **ids})
-        return 0
     try:
-        return _run(
-            kind, ticket, message_id=message_id, escalation_id=escalation_id, user_id=user_id
+        return _run(kind, ticket, **ids)
+    except Exception as exc:
+        retries = self.request.retries
+        if is_transient(exc) and retries < self.max_retries:
+            base = settings.HELPDESK_EMAIL_RETRY_BASE_SECONDS
+            countdown = min(base * 2**retries, 3600) * random.uniform(0.8, 1.2)  # noqa: S311
+            logger.warning(
+                "email %s for ticket %s failed (%s); retry %s in %.0f s",
+                kind,
+                ticket_id,
+                exc,
+                retries + 1,
+                countdown,
+                extra={"effect": kind, "ticket_id": ticket_id},
+            )
+            raise self.retry(exc=exc, countdown=countdown) from exc
+        from support import services
+
+        services.ticket_notification_failed(
+            ticket_id=ticket_id,
+            effect=kind,
+            error=f"{type(exc).__name__}: {exc}",
+            attempts=retries + 1,
         )
-    except Exception:
-        cache.delete(key)  # not done: a retry may claim it again
+        logger.error(
+            "email %s for ticket %s given up after %s attempts: %s",
+            kind,
+            ticket_id,
+            retries + 1,
+            exc,
+            extra={"effect": kind, "ticket_id": ticket_id},
+        )
         raise
 
 
@@ -78,10 +106,16 @@ def _run(kind: str, ticket: Ticket, *, message_id, escalation_id, user_id) -> in
 
 @shared_task(bind=True, acks_late=True, max_retries=0)
 def analyze_ticket(self, ticket_id: int) -> str:
-    """The AI agent's turn on a ticket; safe to deliver twice (only "new" is analyzed)."""
+    """The AI agent's turn on a ticket; safe to deliver twice (only "new" is analyzed).
+
+    When the outbox sends it again because the worker of the previous attempt died
+    mid-analysis, that attempt's "analyzing" ticket is taken over and analyzed anew.
+    """
+    from core.outbox import current_claim
     from support.ai.pipeline import analyze_ticket as run
 
-    return run(ticket_id)
+    claim = current_claim()
+    return run(ticket_id, resume=bool(claim and claim.resumed))
 
 
 @shared_task(ignore_result=True)
@@ -106,8 +140,10 @@ def sweep_stuck_tickets(stuck_minutes: int = 10) -> dict:
             :500
         ]
     )
+    from core.outbox import schedule_after_commit
+
     for ticket_id in waiting:
-        analyze_ticket.delay(ticket_id)
+        schedule_after_commit(analyze_ticket, ticket_id)
     return {"escalated": len(stuck), "requeued": len(waiting)}
 
 

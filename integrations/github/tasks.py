@@ -13,6 +13,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
+from core.outbox import schedule_after_commit
 from integrations import services
 from integrations.github import automation
 from integrations.github.client import GithubFailure
@@ -46,7 +47,7 @@ def create_issue(self, link_id: int) -> str:
         return _handle(self, link_id, failure)
     except GithubLink.DoesNotExist:
         return "gone"
-    draft_pull_request.delay(link.pk)
+    schedule_after_commit(draft_pull_request, link.pk)
     return f"issue #{link.issue_number}"
 
 

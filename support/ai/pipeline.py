@@ -37,11 +37,17 @@ S = TicketStatus
 AI = "ai"
 
 
-def _start(ticket_id: int) -> Ticket | None:
+def _start(ticket_id: int, *, resume: bool = False) -> Ticket | None:
     with transaction.atomic():
         ticket = Ticket.objects.select_for_update().filter(pk=ticket_id).first()
         # Only new tickets, and only while no person has taken the ticket on.
-        if ticket is None or ticket.status != S.NEW or ticket.assignee_id is not None:
+        if ticket is None or ticket.assignee_id is not None:
+            return None
+        if resume and ticket.status in (S.ANALYZING, S.AI_RESPONDING):
+            # The previous attempt's worker died half-way (the outbox says so): take over.
+            logger.warning("resuming the analysis of ticket %s", ticket_id)
+            return ticket
+        if ticket.status != S.NEW:
             return None
         return services.ticket_set_status(ticket=ticket, status=S.ANALYZING, actor_kind=AI)
 
@@ -54,9 +60,12 @@ def _conversation(ticket: Ticket) -> tuple[str, list[dict], int]:
     return question, conversation, len(customer)
 
 
-def analyze_ticket(ticket_id: int, *, provider=None) -> str:
-    """Analyze and answer a new ticket (or a new customer reply). Returns what happened."""
-    ticket = _start(ticket_id)
+def analyze_ticket(ticket_id: int, *, provider=None, resume: bool = False) -> str:
+    """Analyze and answer a new ticket (or a new customer reply). Returns what happened.
+
+    ``resume``: the previous attempt died mid-way; a ticket it left in ``analyzing`` or
+    ``ai_responding`` is analyzed again rather than skipped."""
+    ticket = _start(ticket_id, resume=resume)
     if ticket is None:
         return "skipped"
     stream = realtime.AnswerStream(ticket) if ticket.channel == TicketChannel.CHAT else None

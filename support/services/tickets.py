@@ -666,3 +666,15 @@ def customer_register(
     )
     CustomerProfile.objects.create(user=user, organization=organization, is_org_admin=is_org_admin)
     return user
+
+
+@transaction.atomic
+def ticket_notification_failed(*, ticket_id: int, effect: str, error: str, attempts: int):
+    """Record on the ticket that an email about ``effect`` was given up on, so people see
+    it (the outbox item shows the same error); returns the event, or None without ticket."""
+    ticket = Ticket.objects.filter(pk=ticket_id).first()
+    if ticket is None:
+        return None
+    return events.notification_failed_event(
+        ticket=ticket, effect=effect, error=error, attempts=attempts
+    )

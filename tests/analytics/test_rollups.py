@@ -236,13 +236,17 @@ def test_the_nightly_job_catches_up_and_refinalizes_the_day_a_week_ago(analytics
     assert services.days_to_roll_up(today) == [dt.date(2026, 6, 12), dt.date(2026, 6, 19)]
 
 
-def test_the_nightly_task_runs_each_pending_day(history, monkeypatch):
+def test_the_nightly_task_runs_each_pending_day(
+    history, monkeypatch, django_capture_on_commit_callbacks
+):
     from config.celery import app
 
     monkeypatch.setattr(services, "local_today", lambda: next_day())
     app.conf.task_always_eager = True
     try:
-        days = tasks.rollup_pending()
+        # Each day is scheduled through the outbox: handed over once committed.
+        with django_capture_on_commit_callbacks(execute=True):
+            days = tasks.rollup_pending()
     finally:
         app.conf.task_always_eager = False
 

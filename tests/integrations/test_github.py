@@ -9,6 +9,7 @@ import pytest
 import responses
 from celery.exceptions import Retry
 
+from core.models import OutboxItem
 from integrations import services
 from integrations.github import automation, tasks
 from integrations.github.client import classify
@@ -444,7 +445,7 @@ def test_a_customer_cannot_review_and_a_pr_is_reviewed_once(drafted, agent, cust
 
 
 def test_when_triage_confirms_a_bug_the_ticket_goes_to_github(
-    kb, customer, django_capture_on_commit_callbacks, monkeypatch
+    kb, customer, django_capture_on_commit_callbacks
 ):
     from integrations.llm.local import LocalProvider
     from support.ai import pipeline
@@ -455,13 +456,13 @@ def test_when_triage_confirms_a_bug_the_ticket_goes_to_github(
         description="The app crashes with an error every time I click export. It is broken.",
         type="bug",
     )
-    queued = []
-    monkeypatch.setattr(tasks.create_issue, "delay", lambda link_id: queued.append(link_id))
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=False):
         pipeline.analyze_ticket(ticket.pk, provider=LocalProvider())
     link = GithubLink.objects.get(ticket=ticket)
     assert (link.repository, link.status) == (gh.REPO, "pending")
-    assert queued == [link.pk]
+    # The issue is owed in the same transaction, through the outbox.
+    (item,) = OutboxItem.objects.filter(task="integrations.github.tasks.create_issue")
+    assert (item.args, item.status) == ([link.pk], "pending")
 
 
 def test_without_github_settings_triage_sends_nothing(kb, customer, settings):
