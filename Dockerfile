@@ -8,6 +8,7 @@ WORKDIR /app
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 COPY pyproject.toml requirements.lock README.md ./
 COPY config ./config
+COPY core ./core
 COPY support ./support
 COPY knowledge ./knowledge
 COPY feedback ./feedback
@@ -22,3 +23,6 @@ RUN DEBUG=false SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost \
 RUN useradd --create-home helpdesk && mkdir -p /app/.data/media && chown -R helpdesk /app/.data
 USER helpdesk
 EXPOSE 8000
+# docker-compose.yml migrates first and names each service's command; this is the web one.
+CMD ["python", "-m", "uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
+     "--ws", "websockets", "--ws-max-size", "1048576", "--no-access-log"]

@@ -57,6 +57,13 @@ vendor:
 	   .data/npm/package/LICENSE static/vendor/bootstrap/
 	cd .data/npm && npm pack --silent chart.js@4.6.1 && mkdir -p chartjs && tar xzf chart.js-4.6.1.tgz -C chartjs
 	cp .data/npm/chartjs/package/dist/chart.umd.min.js .data/npm/chartjs/package/LICENSE.md static/vendor/chartjs/
+	@# A file naming a source map that is not vendored (chart.js's 1 MB map is not) breaks
+	@# collectstatic in production (ManifestStaticFilesStorage): drop that comment line.
+	@for f in static/vendor/*/*.js static/vendor/*/*.css; do \
+	  map=$$(sed -n 's~^[/][/*]# sourceMappingURL=\([^ *]*\).*~\1~p' "$$f"); \
+	  if [ -n "$$map" ] && [ ! -f "$$(dirname "$$f")/$$map" ]; then \
+	    sed -i '/^[/][/*]# sourceMappingURL=/d' "$$f"; echo "$$f: dropped the reference to $$map"; fi; \
+	done
 
 clean-data: services-stop
 	rm -rf .data

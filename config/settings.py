@@ -137,6 +137,20 @@ TEMPLATES = [
 # Data stores: PostgreSQL (pgvector) and Redis, embedded when their URLs are unset
 # ======================================================================================
 
+# The embedded servers (config/embedded.py) are for development, tests and a one-machine
+# trial that asks for them; a production process names its servers or does not start
+# (a typo in a URL variable must not quietly put the data in a folder of the image).
+HELPDESK_EMBEDDED_SERVICES = env.bool("HELPDESK_EMBEDDED_SERVICES", default=not PRODUCTION)
+_unset_urls = [name for name in ("DATABASE_URL", "REDIS_URL") if not env(name, default="")]
+if _unset_urls and not HELPDESK_EMBEDDED_SERVICES:
+    raise ImproperlyConfigured(
+        f"{' and '.join(_unset_urls)} must be set "
+        f"{'when DEBUG is off' if PRODUCTION else 'with HELPDESK_EMBEDDED_SERVICES=false'} "
+        "(DATABASE_URL=postgres://user:password@host:5432/db, REDIS_URL=redis://host:6379). "
+        "The embedded PostgreSQL and Redis start only with DEBUG=true, under tests, or with "
+        "HELPDESK_EMBEDDED_SERVICES=true (a trial on one machine)."
+    )
+
 if env("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
 else:

@@ -206,6 +206,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await handler(content)
         except DomainError as refusal:
             await self.error(refusal.code, refusal.message, action=action)
+        except OSError:
+            # The client left before the answer went out (uvicorn's ClientDisconnected):
+            # nothing failed; its disconnect follows.
+            self.closing = True
         except Exception:
             logger.exception("WebSocket action %s failed", action, extra={"user_id": self.user.pk})
             await self.error("server_error", "Something went wrong; try again.", action=action)

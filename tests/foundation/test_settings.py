@@ -83,6 +83,40 @@ def test_production_refuses_to_start_without_allowed_hosts():
     assert "ALLOWED_HOSTS" in result.stderr
 
 
+@pytest.mark.parametrize("unset", [["DATABASE_URL"], ["REDIS_URL"], ["DATABASE_URL", "REDIS_URL"]])
+def test_production_refuses_to_start_without_its_servers(unset, tmp_path):
+    services = tmp_path / "services"
+    env = production_env(HELPDESK_SERVICES_DIR=str(services), **dict.fromkeys(unset))
+
+    result = manage("check", env=env)
+
+    assert result.returncode != 0
+    assert f"{' and '.join(unset)} must be set when DEBUG is off" in result.stderr
+    assert "HELPDESK_EMBEDDED_SERVICES=true" in result.stderr  # the way out, for a trial
+    assert not services.exists()  # no embedded server was started on the side
+
+
+@pytest.mark.skipif(
+    bool(os.environ.get("DATABASE_URL")), reason="this session uses external servers"
+)
+def test_a_production_trial_may_ask_for_the_embedded_servers(settings):
+    from config.embedded import default_services_dir
+
+    env = production_env(
+        DATABASE_URL=None,
+        REDIS_URL=None,
+        HELPDESK_EMBEDDED_SERVICES="true",
+        HELPDESK_SERVICES_DIR=str(default_services_dir()),  # this session's, already running
+    )
+
+    result = manage(
+        "shell", "-c", "from django.conf import settings; print(settings.REDIS_URL)", env=env
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == settings.REDIS_URL
+
+
 @pytest.mark.django_db
 def test_unknown_llm_provider_is_refused_with_a_clear_message():
     result = manage("check", env=production_env(HELPDESK_LLM_PROVIDER="gpt-from-the-moon"))

@@ -9,14 +9,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--force", action="store_true", help="load even in production (known passwords!)"
+            "--force",
+            action="store_true",
+            help="load even with DEBUG off, for a trial (known passwords!)",
         )
 
     def handle(self, *args, force=False, **options):
         if settings.PRODUCTION and not force:
             raise CommandError(
-                "Refusing to load demo users with known passwords in production; "
-                "pass --force if you really mean it."
+                "Refusing to load demo users with known passwords when DEBUG is off; for a "
+                "trial on a machine nobody else can reach, pass --force (README, Production)."
             )
         logins = load_demo_data()
         self.stdout.write(self.style.SUCCESS("Demo data loaded. Logins:"))
