@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ import psycopg
 import pytest
 
 from config import embedded
+from tests.conftest import free_port, uvicorn_command, wait_for_http
 from tests.faults import mailbox
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -49,12 +49,6 @@ def services_dir() -> Path:
     """``<this session's services folder>-faults``."""
     session = embedded.default_services_dir()
     return session.with_name(session.name + "-faults")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def migrations_fingerprint() -> str:
@@ -261,29 +255,8 @@ class FaultStack:
     def web_start(self, timeout: float = 60) -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        process = self._spawn(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-                "--ws",
-                "websockets",
-                "--no-access-log",
-            ],
-        )
-        deadline = time.monotonic() + timeout
-        while not self._get_ok("/health/"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"uvicorn did not start:\n{self.logs('web')[-3000:]}")
-            time.sleep(0.2)
+        process = self._spawn("web", uvicorn_command(port, "--workers", "1"))
+        wait_for_http(self.url, process, lambda: self.logs("web"), timeout=timeout)
 
     def web_stop(self) -> None:
         _stop(self.processes.get("web"))

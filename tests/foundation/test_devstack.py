@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ import pytest
 from config import embedded
 from config.devstack import demo_data_args
 from config.supervisor import Supervisor
-from tests.conftest import BASE_DIR
+from tests.conftest import BASE_DIR, free_port
 
 SLEEPER = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"]
 
@@ -184,12 +183,6 @@ def test_the_dotenv_counts_when_deciding_to_force_the_demo(tmp_path):
     assert demo_data_args({"HELPDESK_ENV_FILE": str(dotenv), "DEBUG": "true"}) == []
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _get_json(url: str):
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -203,7 +196,7 @@ def test_run_command_serves_the_product_and_stops_on_ctrl_c(tmp_path):
     # Outside pytest's tmp root, which other pytest sessions reset to 0700 (see
     # test_embedded.services_dir).
     services = Path(tempfile.mkdtemp(prefix="helpdesk-stack-"))
-    port = _free_port()
+    port = free_port()
     env = {
         k: v
         for k, v in os.environ.items()

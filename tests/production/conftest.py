@@ -7,17 +7,22 @@ import contextlib
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BASE_DIR, stop_process, subprocess_env
+from tests.conftest import (
+    BASE_DIR,
+    free_port,
+    stop_process,
+    subprocess_env,
+    uvicorn_command,
+    wait_for_http,
+)
 
 STRONG_KEY = "k3y-" + "pR0d5m0k3T3sTq8Lw2Zx7Vn4Jc1Hb6Gd" * 2
 
@@ -109,12 +114,6 @@ def production_env(**overrides: str | None) -> dict[str, str]:
     return env
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @dataclass
 class Server:
     url: str
@@ -141,38 +140,14 @@ def production_server(static_root: Path, **env_overrides: str):
         CSRF_TRUSTED_ORIGINS=url,
         **env_overrides,
     )
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "config.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--ws",
-        "websockets",
-        "--no-access-log",
-    ]
+    command = uvicorn_command(port)
     with open(log, "wb") as out:
         process = subprocess.Popen(
             command, cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT
         )
     server = Server(url, process, log)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"uvicorn exited:\n{server.log_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/health/", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"uvicorn not ready in 60s:\n{server.log_text()[-3000:]}")
-            time.sleep(0.2)
+        wait_for_http(url, process, server.log_text)
         yield server
     except BaseException:
         print(f"--- uvicorn (production) log ---\n{server.log_text()[-6000:]}", file=sys.stderr)

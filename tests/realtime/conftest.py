@@ -82,46 +82,26 @@ class AsgiServer:
         self.log = log
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
 def asgi_server(**env_overrides: str):
     """uvicorn serving ``config.asgi`` (HTTP and WebSocket, as ``make run`` does) in a
     child process on this session's database and Redis. pytest-django's live server is
     WSGI only."""
     import subprocess
-    import sys
     import time
-    import urllib.request
 
-    from tests.conftest import BASE_DIR, subprocess_env
+    from tests.conftest import (
+        BASE_DIR,
+        free_port,
+        subprocess_env,
+        uvicorn_command,
+        wait_for_http,
+    )
 
-    port = _free_port()
+    port = free_port()
     log = BASE_DIR / ".data" / "test" / f"uvicorn-{time.monotonic_ns()}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "config.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--ws",
-        "websockets",
-        "--ws-max-size",
-        "1048576",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
+    command = uvicorn_command(port, "--ws-max-size", "1048576", "--log-level", "warning")
     with open(log, "wb") as out:
         process = subprocess.Popen(
             command,
@@ -132,19 +112,7 @@ def asgi_server(**env_overrides: str):
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"uvicorn exited:\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/health/", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"uvicorn not ready in 60s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
+        wait_for_http(url, process, log.read_text)
         yield AsgiServer(url, process, log)
     finally:
         stop_process(process, log)
