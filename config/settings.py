@@ -12,6 +12,7 @@ on secure cookies, HSTS and the HTTPS redirect unless told otherwise.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -93,6 +94,12 @@ THIRD_PARTY_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Accounts: sign-up with a verified email, password reset, email change, TOTP (mfa).
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    # Login lockout (AccessAttempt rows in admin; `manage.py axes_reset_username`).
+    "axes",
 ]
 LOCAL_APPS = [
     "core",
@@ -106,8 +113,13 @@ INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy and Permissions-Policy ("Security headers" at the end).
+    "csp.middleware.CSPMiddleware",
+    "config.security_headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.observability.RequestIdMiddleware",
+    # 400 for a NUL or non-UTF-8 bytes in the path or query string, 413 for a huge body.
+    "config.middleware.InputMiddleware",
     # A 503 (JSON on the API, a plain page elsewhere) while PostgreSQL is unreachable.
     "config.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -116,6 +128,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    # Staff without TOTP set it up before reaching admin when HELPDESK_STAFF_REQUIRE_MFA.
+    "support.adapters.StaffMfaMiddleware",
+    # Last: turns a lockout met during sign-in into the lockout page (axes' advice).
+    "axes.middleware.AxesMiddleware",
 ]
 
 TEMPLATES = [
@@ -204,7 +221,8 @@ CHANNELS_REDIS_URL = redis_db_url(REDIS_URL, 3)
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's Redis cache, failing open while Redis is away (config.cache).
+        "BACKEND": "config.cache.FailOpenRedisCache",
         "LOCATION": CACHE_URL,
         "KEY_PREFIX": "helpdesk",
         "TIMEOUT": 300,
@@ -230,6 +248,50 @@ if TESTING:
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
+
+# Sign-in goes through django-allauth (portal and admin: /admin/login/ redirects to it, so
+# staff meet the same lockout and TOTP). Axes' backend comes first: it refuses a locked-out
+# username+address before any password is checked, on the portal, admin and token doors.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_ADAPTER = "support.adapters.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+# Sign-up asks for an email, never a username (generated), so it tells nothing about who
+# has an account; a taken email gets the same "check your inbox" page as a new one.
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_SIGNUP_FORM_CLASS = "support.forms.SignUpForm"
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_CHANGE_EMAIL = True  # the old address stays until the new one is verified
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Helpdesk] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
+# allauth's own rate limits stay (sign-up, reset mails, confirmations) but its failed-login
+# limit is off: axes is the one lockout, the same on every door.
+ACCOUNT_RATE_LIMITS = {"login_failed": None}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Helpdesk"
+# Staff must set up TOTP before they reach admin (support.adapters.StaffMfaMiddleware).
+HELPDESK_STAFF_REQUIRE_MFA = env.bool("HELPDESK_STAFF_REQUIRE_MFA", default=False)
+
+# Lockout (django-axes): after this many wrong passwords for one username from one client
+# address, that pair is refused (even with the right password) for the cool-off; the page
+# says so, the token endpoint answers 429 JSON with Retry-After. Unlock early: delete the
+# "Access attempts" row in admin, or `manage.py axes_reset_username <name>`.
+HELPDESK_LOGIN_FAILURE_LIMIT = env.int("HELPDESK_LOGIN_FAILURE_LIMIT", default=5)
+HELPDESK_LOGIN_COOLOFF_MINUTES = env.int("HELPDESK_LOGIN_COOLOFF_MINUTES", default=15)
+AXES_FAILURE_LIMIT = HELPDESK_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=HELPDESK_LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "support.adapters.login_username"
+AXES_CLIENT_IP_CALLABLE = "support.budget.client_address"
+AXES_LOCKOUT_CALLABLE = "support.adapters.lockout_response"
 
 AGENTS_GROUP = "Agents"
 MANAGERS_GROUP = "Managers"
@@ -294,7 +356,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "config.filters.DjangoFilterBackend",  # booleans refuse what they cannot read
         "rest_framework.filters.OrderingFilter",
         "rest_framework.filters.SearchFilter",
     ],
@@ -315,6 +377,13 @@ REST_FRAMEWORK = {
         "feedback_vote": env("THROTTLE_FEEDBACK_VOTE", default="120/hour"),
     },
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
+    # DRF's parsers, refusing NUL, lone surrogates and JSON nested too deep (400).
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.JSONParser",
+        "config.parsers.FormParser",
+        "config.parsers.MultiPartParser",
+    ],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.parsers.StrictContentNegotiation",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -326,6 +395,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every error status a client can receive, with its body (config.schema).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.add_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         # Message senders and event actors share one set of values.
         "ParticipantKindEnum": "support.models.Message.SenderKind",
@@ -500,6 +574,8 @@ HELPDESK_ATTACHMENT_MAX_FILES = env.int("HELPDESK_ATTACHMENT_MAX_FILES", default
 # Uploads above this are streamed to a temporary file rather than held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# A CSRF failure under /api/ answers JSON like every API error (config.middleware).
+CSRF_FAILURE_VIEW = "config.middleware.csrf_failure"
 
 GITHUB_TOKEN = env("GITHUB_TOKEN", default="")
 GITHUB_REPOSITORY = env("GITHUB_REPOSITORY", default="")
@@ -565,3 +641,63 @@ X_FRAME_OPTIONS = "DENY"
 _proxy_header = env.tuple("SECURE_PROXY_SSL_HEADER", default=())
 SECURE_PROXY_SSL_HEADER = _proxy_header if len(_proxy_header) == 2 else None
 USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
+
+# ======================================================================================
+# Security headers and the ticket-creation budget
+# ======================================================================================
+
+
+def _inline_style_hashes(*names: str) -> list[str]:
+    """CSP hashes of the <style> blocks of the bare error pages (500.html, 503.html), which
+    must not depend on static files; computed from the templates, so they stay in step."""
+    import base64
+    import hashlib
+    import re
+
+    hashes = []
+    for name in names:
+        text = (BASE_DIR / "templates" / name).read_text(encoding="utf-8")
+        for block in re.findall(r"<style>(.*?)</style>", text, flags=re.DOTALL):
+            digest = base64.b64encode(hashlib.sha256(block.encode()).digest()).decode()
+            hashes.append(f"'sha256-{digest}'")
+    return hashes
+
+
+# Content-Security-Policy (django-csp): everything comes from our own origin, nothing
+# inline (but the error pages' own <style>, by hash). 'self' in connect-src covers ws:/wss:
+# to our own host in CSP Level 3 browsers (Chromium, Firefox, Safari). The API docs page
+# (/api/docs/) runs Swagger UI from our own static files with its settings in a separate
+# script (drf-spectacular's split view).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", *dict.fromkeys(_inline_style_hashes("500.html", "503.html"))],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+    }
+}
+# Browser features no page of ours uses (config.security_headers).
+PERMISSIONS_POLICY = {
+    "camera": [],
+    "microphone": [],
+    "geolocation": [],
+    "payment": [],
+    "usb": [],
+}
+
+# One ticket-creation budget per person and per client address, shared by the API, the
+# portal form, the chat and the email channel (support.budget). Staff are exempt.
+HELPDESK_TICKETS_PER_HOUR_PER_USER = env.int("HELPDESK_TICKETS_PER_HOUR_PER_USER", default=60)
+HELPDESK_TICKETS_PER_HOUR_PER_ADDRESS = env.int(
+    "HELPDESK_TICKETS_PER_HOUR_PER_ADDRESS", default=120
+)
+# Behind a reverse proxy: the header it sets with the client address (e.g. X-Forwarded-For,
+# X-Real-IP; the last address in it counts). Empty: REMOTE_ADDR. Never set it without a proxy
+# that overwrites the header, or clients choose their own address.
+HELPDESK_CLIENT_ADDRESS_HEADER = env("HELPDESK_CLIENT_ADDRESS_HEADER", default="")

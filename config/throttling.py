@@ -36,11 +36,11 @@ _last_warning = float("-inf")
 _cache_down_until = float("-inf")
 
 
-def _cache_down() -> bool:
+def cache_down() -> bool:
     return time.monotonic() < _cache_down_until
 
 
-def _note_cache_failure(scope: str | None, error: Exception) -> None:
+def note_cache_failure(scope: str | None, error: Exception) -> None:
     global _last_warning, _cache_down_until
     now = time.monotonic()
     with _lock:
@@ -60,12 +60,12 @@ class FailOpenMixin:
     """For a cache-backed DRF throttle: allow the request when the cache raises."""
 
     def allow_request(self, request, view):
-        if _cache_down():
+        if cache_down():
             return True
         try:
             return super().allow_request(request, view)
         except CACHE_ERRORS as error:
-            _note_cache_failure(getattr(self, "scope", None), error)
+            note_cache_failure(getattr(self, "scope", None), error)
             return True
 
 

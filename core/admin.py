@@ -54,3 +54,24 @@ class OutboxItemAdmin(admin.ModelAdmin):
         if skipped:
             message += f" {skipped} already done were left alone."
         self.message_user(request, message, messages.SUCCESS)
+
+
+# Sign-in lockouts (django-axes): managers and superusers see who is locked out and lift a
+# lock by deleting its row ("Axes → Access attempts"); `manage.py axes_reset_username` too.
+from axes.admin import AccessAttemptAdmin as _AxesAccessAttemptAdmin  # noqa: E402
+from axes.models import AccessAttempt  # noqa: E402
+
+if admin.site.is_registered(AccessAttempt):
+    admin.site.unregister(AccessAttempt)
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(_AxesAccessAttemptAdmin):
+    def has_module_permission(self, request):
+        return roles.is_manager(request.user) and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_module_permission(request)

@@ -16,7 +16,7 @@ from config.errors import DomainError
 from feedback import services
 from feedback.models import FeatureRequest, FeatureRequestEvent, Vote
 from support import selectors
-from support.admin import AgentAccessMixin
+from support.admin import AgentAccessMixin, RevenueForManagersMixin
 
 
 class MergedFilter(admin.SimpleListFilter):
@@ -53,8 +53,9 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-class VoteInline(ReadOnlyInline):
+class VoteInline(RevenueForManagersMixin, ReadOnlyInline):
     model = Vote
+    revenue_fields = ("organization_mrr",)  # managers only
     fields = ("user", "organization", "organization_mrr", "value", "weight", "updated_at")
     readonly_fields = fields
     ordering = ("-weight", "-updated_at")
@@ -242,8 +243,11 @@ class FeatureRequestAdmin(AgentAccessMixin, admin.ModelAdmin):
 
 
 @admin.register(Vote)
-class VoteAdmin(AgentAccessMixin, admin.ModelAdmin):
-    """Read-only list of votes, to answer "who wants this, and how much are they worth?"."""
+class VoteAdmin(RevenueForManagersMixin, AgentAccessMixin, admin.ModelAdmin):
+    """Read-only list of votes, to answer "who wants this, and how much are they worth?"
+    (the organization's MRR: managers only)."""
+
+    revenue_fields = ("organization_mrr",)
 
     list_display = (
         "request",

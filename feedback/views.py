@@ -17,6 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from config.errors import DomainError
+from core import accounts
 from feedback import selectors, services, throttling
 from feedback.forms import RequestForm, SearchForm
 from feedback.models import Vote
@@ -67,6 +68,7 @@ def detail(request, pk):
 
 
 @login_required
+@accounts.verified_email_required
 def submit(request):
     form = RequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -122,6 +124,11 @@ def vote(request, pk):
         if _wants_json(request):
             return JsonResponse({"error": "Sign in to vote.", "login_url": login_url}, status=401)
         return redirect_to_login(feature.get_absolute_url())
+    if not accounts.email_verified(request.user):  # no vote-stuffing with throwaway accounts
+        if _wants_json(request):
+            body = {"detail": accounts.MESSAGE, "code": accounts.CODE, "error": accounts.MESSAGE}
+            return JsonResponse(body, status=403)
+        return accounts.verification_required_page(request)
     choice = request.POST.get("value", "")
     if choice not in {*VOTE_VALUES, "withdraw"}:
         return _vote_reply(

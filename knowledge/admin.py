@@ -49,11 +49,7 @@ class ArticleForm(forms.ModelForm):
     class Meta:
         model = Article
         fields = ("title", "summary", "category", "is_beta", "body")
-        widgets = {
-            "body": forms.Textarea(
-                attrs={"rows": 24, "style": "font-family: monospace; width: 100%"}
-            )
-        }
+        widgets = {"body": forms.Textarea(attrs={"rows": 24, "class": "hd-markdown-source"})}
 
 
 @admin.register(Article)
@@ -120,7 +116,7 @@ class ArticleAdmin(AgentAccessMixin, admin.ModelAdmin):
         if not article.pk:
             return "Save to see the rendered article."
         # body_html is sanitized (nh3) when the article is saved.
-        return mark_safe(f'<div style="max-width:760px">{article.body_html}</div>')  # noqa: S308
+        return mark_safe(f'<div class="hd-article-preview">{article.body_html}</div>')  # noqa: S308
 
     def save_model(self, request, obj, form, change):
         data = {

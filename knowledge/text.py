@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import markdown as markdown_lib
 import nh3
+from django.conf import settings
 
 ALLOWED_TAGS = {
     "a",
@@ -64,17 +65,56 @@ ALLOWED_ATTRIBUTES = {
 
 def render_markdown(body: str) -> str:
     """Markdown to HTML that cannot run script (no tags, attributes or URL schemes beyond
-    the allow-lists; links get rel="noopener noreferrer")."""
+    the allow-lists; links get rel="noopener noreferrer") and loads nothing from another
+    site: an image from elsewhere becomes a link to it (:func:`external_images_to_links`)."""
     html = markdown_lib.markdown(
         body or "", extensions=["extra", "sane_lists", "toc"], output_format="html"
     )
-    return nh3.clean(
-        html,
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer",
+    return external_images_to_links(
+        nh3.clean(
+            html,
+            tags=ALLOWED_TAGS,
+            attributes=ALLOWED_ATTRIBUTES,
+            url_schemes={"http", "https", "mailto"},
+            link_rel="noopener noreferrer",
+        )
     )
+
+
+_IMG = re.compile(r"<img\b([^>]*)>", re.IGNORECASE)
+_ATTRIBUTE = re.compile(r'([a-zA-Z-]+)="([^"]*)"')
+
+
+def is_own_url(url: str) -> bool:
+    """A URL on our own site: relative (``/media/x.png``, ``img/x.png``) or under
+    ``SITE_URL``. Protocol-relative (``//host``) and other schemes are not."""
+    url = url.strip()
+    lowered = url.lower()
+    if lowered.startswith(("//", "/\\", "\\")):
+        return False
+    site = settings.SITE_URL.rstrip("/").lower()
+    if site and (lowered == site or lowered.startswith(site + "/")):
+        return True
+    scheme = re.match(r"^([a-z][a-z0-9+.-]*):", lowered)
+    return scheme is None
+
+
+def external_images_to_links(html: str) -> str:
+    """In sanitized HTML (attributes double-quoted and escaped by nh3), replace each image
+    whose source is not on our own site with a link to it, so a page never loads a third
+    party's image (a tracking pixel) for its readers; our own images stay."""
+
+    def replace(match: re.Match) -> str:
+        attributes = dict(_ATTRIBUTE.findall(match.group(1)))
+        src = attributes.get("src", "")
+        if src and is_own_url(src):
+            return match.group(0)
+        if not src:
+            return attributes.get("alt", "")
+        label = attributes.get("alt") or src
+        return f'<a href="{src}" rel="noopener noreferrer nofollow">{label}</a>'
+
+    return _IMG.sub(replace, html)
 
 
 def content_hash(*, title: str, summary: str, body: str) -> str:

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from config.errors import DomainError
 from knowledge import search as kb_search
 from knowledge import selectors, services
+from knowledge.forms import SearchForm
 from knowledge.models import Article, SearchLog
 
 
@@ -81,7 +82,10 @@ def vote(request, slug):
 
 
 def search(request):
-    query = request.GET.get("q", "").strip()
+    form = SearchForm(request.GET)
+    query = form.cleaned_data["q"] if form.is_valid() else ""
+    for error in form.errors.get("q", []):
+        messages.error(request, f"Search: {error}")
     results = kb_search.search(query, user=request.user, limit=20) if query else []
     if query:
         services.search_record(

@@ -12,6 +12,10 @@ Limits per connection (settings ``HELPDESK_WS_*``): a frame larger than
 than ``HELPDESK_WS_BURST`` frames at once, refilled at ``HELPDESK_WS_MESSAGES_PER_MINUTE``,
 are answered ``rate_limited`` (with ``retry_after`` seconds), and a client that keeps
 sending after that is closed (4429). ``{"action": "ping"}`` answers ``pong`` anywhere.
+A frame holding a NUL (``\\u0000``) or a lone surrogate anywhere, or JSON nested deeper
+than ``core.limits.MAX_JSON_DEPTH``, is answered ``invalid``; a text longer than its
+limit in ``core.limits`` (the chat's ``message``, ``body``, ``reason``) ``too_long``
+with the ``field`` and its ``limit``.
 
 ``/ws/tickets/`` (anyone signed in): ``subscribe`` ``{ticket, after?}`` joins the
 ticket's public or staff group (``support.realtime``) and answers ``subscribed`` with the
@@ -49,7 +53,8 @@ from django.http import Http404
 from django.utils import timezone
 
 from config.errors import DomainError
-from support import realtime, selectors, services
+from core import accounts, limits
+from support import budget, realtime, selectors, services
 from support.models import Escalation, Ticket, TicketChannel, TicketStatus
 
 logger = logging.getLogger(__name__)
@@ -194,6 +199,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         try:
             content = json.loads(text_data)
+            limits.check_json(content)
+        except limits.InvalidInput as refusal:
+            # A NUL or lone surrogate (PostgreSQL cannot store it), or nesting too deep.
+            await self.error("invalid", refusal.message, reason=refusal.code)
+            return
+        except RecursionError:
+            await self.error("invalid", limits.DEPTH_MESSAGE, reason="too_deep")
+            return
         except ValueError:
             await self.error("bad_json", "Send a JSON object.")
             return
@@ -213,6 +226,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("WebSocket action %s failed", action, extra={"user_id": self.user.pk})
             await self.error("server_error", "Something went wrong; try again.", action=action)
+
+    async def too_long(self, field: str, value: str, limit: int, *, action: str) -> bool:
+        """Answer ``too_long`` (and say True) when the text ``value`` of ``field`` is longer
+        than ``limit`` (``core.limits``), like a field error of the API."""
+        if len(value) <= limit:
+            return False
+        await self.error(
+            "too_long", limits.too_long_message(limit), field=field, limit=limit, action=action
+        )
+        return True
 
     async def action_ping(self, content):
         await self.send_json({"type": "pong"})
@@ -327,7 +350,9 @@ def chat_ticket(user, reference: str | None) -> Ticket | None:
 
 
 @database_sync_to_async
-def chat_open(user, text: str) -> Ticket:
+def chat_open(user, text: str, address: str | None = None) -> Ticket:
+    accounts.require_verified_email(user)  # as on the portal and the API; staff exempt
+    budget.ticket_budget_take(user=user, address=address)  # shared with the API and the form
     first_line = text.strip().splitlines()[0] if text.strip() else ""
     subject = first_line if len(first_line) <= 80 else first_line[:79].rstrip() + "…"
     return services.ticket_open(
@@ -491,7 +516,18 @@ class ChatConsumer(LiveConsumer):
         if not isinstance(text, str) or not text.strip():
             await self.error("bad_request", "Write your question: {message: text}.")
             return
-        ticket = await chat_open(self.user, text)
+        if await self.too_long("message", text, limits.TICKET_DESCRIPTION, action="start"):
+            return
+        try:
+            ticket = await chat_open(self.user, text, budget.scope_client_address(self.scope))
+        except accounts.EmailUnverified as unverified:
+            await self.error(unverified.code, unverified.message, action="start")
+            return
+        except budget.TicketBudgetSpent as spent:
+            await self.error(
+                spent.code, spent.message, action="start", retry_after=spent.retry_after
+            )
+            return
         await self.follow(ticket, after=None)
 
     async def action_send(self, content):
@@ -502,6 +538,8 @@ class ChatConsumer(LiveConsumer):
         if not isinstance(body, str) or not body.strip():
             await self.error("bad_request", "Write a message: {body: text}.")
             return
+        if await self.too_long("body", body, limits.MESSAGE_BODY, action="send"):
+            return
         message = await chat_reply(self.user, self.ticket.pk, body)
         await self.send_json({"type": "sent", "id": message.pk, "ref": content.get("ref")})
 
@@ -510,5 +548,7 @@ class ChatConsumer(LiveConsumer):
             await self.error("no_chat", "Start a chat first.")
             return
         reason = content.get("reason") if isinstance(content.get("reason"), str) else ""
-        await chat_escalate(self.user, self.ticket.pk, reason.strip()[:1000])
+        if await self.too_long("reason", reason, limits.REASON, action="human"):
+            return
+        await chat_escalate(self.user, self.ticket.pk, reason.strip())
         await self.send_json({"type": "handed_over", "ticket": self.ticket.reference})

@@ -161,6 +161,16 @@ def _demo_password(username: str) -> str:
     return f"{username}-demo"
 
 
+def _verify_email(user) -> None:
+    """Demo people have a verified email (allauth's row), so they sign in and act at once."""
+    from allauth.account.models import EmailAddress
+
+    if user.email:
+        EmailAddress.objects.update_or_create(
+            user=user, email=user.email.lower(), defaults={"verified": True, "primary": True}
+        )
+
+
 @transaction.atomic
 def load_demo_users() -> list[DemoLogin]:
     from django.contrib.auth.models import Group
@@ -177,6 +187,7 @@ def load_demo_users() -> list[DemoLogin]:
         user.is_staff = login.role != "customer"
         user.is_superuser = login.role == "admin"
         user.save()
+        _verify_email(user)
         if login.role == "agent":
             user.groups.add(agents)
         if login.role == "manager":
@@ -218,6 +229,7 @@ def load_demo_support() -> None:
         if created:
             user.set_password(_demo_password(username))
             user.save()
+        _verify_email(user)
         CustomerProfile.objects.get_or_create(
             user=user, defaults={"organization": organizations[org], "is_org_admin": is_admin}
         )

@@ -4,10 +4,9 @@ are put back on the form's fields."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
 
 from config.errors import DomainError
+from core import limits
 from support.models import TicketType
 
 
@@ -33,28 +32,24 @@ class DomainErrorFormMixin:
         self.add_error(field, error.message)
 
 
-class SignUpForm(UserCreationForm):
+class SignUpForm(forms.Form):
+    """What allauth's sign-up form asks besides email and password
+    (``ACCOUNT_SIGNUP_FORM_CLASS``); the adapter saves it through ``customer_register``."""
+
     first_name = forms.CharField(max_length=150)
     last_name = forms.CharField(max_length=150, required=False)
-    email = forms.EmailField(help_text="We send replies to your tickets here.")
 
-    class Meta(UserCreationForm.Meta):
-        model = get_user_model()
-        fields = ("username", "first_name", "last_name", "email")
-
-    def clean_email(self):
-        email = self.cleaned_data["email"].strip().lower()
-        if get_user_model().objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email already exists.")
-        return email
+    def signup(self, request, user) -> None:
+        """Nothing left to do: support.adapters.AccountAdapter saved the names."""
 
 
 class TicketForm(DomainErrorFormMixin, forms.Form):
-    subject = forms.CharField(max_length=200)
+    subject = forms.CharField(max_length=limits.SUBJECT)
     type = forms.ChoiceField(
         label="What is it about?", choices=TicketType.choices, initial=TicketType.GENERAL
     )
     description = forms.CharField(
+        max_length=limits.TICKET_DESCRIPTION,
         widget=forms.Textarea(attrs={"rows": 6}),
         help_text="What happened, what you expected, and any steps.",
     )
@@ -62,7 +57,11 @@ class TicketForm(DomainErrorFormMixin, forms.Form):
 
 
 class ReplyForm(DomainErrorFormMixin, forms.Form):
-    body = forms.CharField(label="Your reply", widget=forms.Textarea(attrs={"rows": 4}))
+    body = forms.CharField(
+        label="Your reply",
+        max_length=limits.MESSAGE_BODY,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
     attachments = MultipleFileField()
 
 
@@ -76,12 +75,14 @@ class RateForm(DomainErrorFormMixin, forms.Form):
     comment = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        max_length=2000,
+        max_length=limits.COMMENT,
         label="Anything to add? (optional)",
     )
 
 
 class EscalateForm(DomainErrorFormMixin, forms.Form):
     reason = forms.CharField(
-        label="What should a person look at?", widget=forms.Textarea(attrs={"rows": 2})
+        label="What should a person look at?",
+        max_length=limits.REASON,
+        widget=forms.Textarea(attrs={"rows": 2}),
     )

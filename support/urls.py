@@ -1,3 +1,4 @@
+from allauth.account import views as allauth_views
 from django.urls import path
 
 from support import views
@@ -5,7 +6,9 @@ from support import views
 app_name = "support"
 
 urlpatterns = [
-    path("accounts/signup/", views.signup, name="signup"),
+    # allauth's sign-up under its old name (templates link to "support:signup").
+    path("accounts/signup/", allauth_views.signup, name="signup"),
+    path("accounts/verify/resend/", views.verification_resend, name="verification-resend"),
     path("tickets/", views.ticket_list, name="ticket-list"),
     path("tickets/new/", views.ticket_new, name="ticket-new"),
     path("tickets/<str:reference>/", views.ticket_detail, name="ticket-detail"),

@@ -405,7 +405,7 @@ FACTORY_PASSWORD = "correct-horse-battery"  # the factories' test password
 def browser_login(page, live_server, username: str, password: str = FACTORY_PASSWORD):
     """Sign in through the real login form."""
     page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", username)
+    page.fill("input[name=login]", username)  # allauth's field: username or email
     page.fill("input[name=password]", password)
     page.click("form [type=submit]")
     page.wait_for_load_state()

@@ -30,6 +30,19 @@ class UserFactory(factory.django.DjangoModelFactory):
         if create and extracted:
             _add_groups(self, extracted)
 
+    @factory.post_generation
+    def email_verified(self, create, extracted, **kwargs):
+        """People made here have a verified email (allauth's row), like real accounts
+        past sign-up; ``email_verified=False`` makes one who has not followed the link."""
+        if create and self.email:
+            from allauth.account.models import EmailAddress
+
+            EmailAddress.objects.update_or_create(
+                user=self,
+                email=self.email.lower(),
+                defaults={"verified": extracted is not False, "primary": True},
+            )
+
 
 class AgentFactory(UserFactory):
     is_staff = True

@@ -6,9 +6,10 @@ from rest_framework import serializers
 
 from analytics import selectors, services
 from analytics.models import AgentPerformance, DailyOverview
+from config.serializers import StrictInputMixin
 
 
-class RangeSerializer(serializers.Serializer):
+class RangeSerializer(StrictInputMixin, serializers.Serializer):
     start = serializers.DateField(
         required=False, help_text="First day (default: 29 days before end)."
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from config.serializers import StrictInputMixin
+from core import limits
 from feedback.models import FeatureRequest, FeatureRequestEvent, Vote
 
 
@@ -16,7 +18,9 @@ class FeatureRequestSerializer(serializers.ModelSerializer):
     my_vote = serializers.IntegerField(
         read_only=True, allow_null=True, help_text="Your vote: 1 up, -1 down, null none."
     )
-    related_article = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    related_article = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
     admin_notes = serializers.SerializerMethodField()
 
     class Meta:
@@ -58,9 +62,11 @@ class FeatureRequestSerializer(serializers.ModelSerializer):
         return feature.admin_notes if request and request.user.is_staff else None
 
 
-class FeatureRequestCreateSerializer(serializers.Serializer):
-    title = serializers.CharField(min_length=5, max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+class FeatureRequestCreateSerializer(StrictInputMixin, serializers.Serializer):
+    title = serializers.CharField(min_length=5, max_length=limits.TITLE)
+    description = serializers.CharField(
+        required=False, allow_blank=True, max_length=limits.FEATURE_DESCRIPTION
+    )
     kind = serializers.ChoiceField(
         choices=FeatureRequest.Kind.choices, default=FeatureRequest.Kind.FEATURE_REQUEST
     )
@@ -74,21 +80,21 @@ class FeatureRequestCreateSerializer(serializers.Serializer):
     )
 
 
-class VoteSerializer(serializers.Serializer):
+class VoteSerializer(StrictInputMixin, serializers.Serializer):
     value = serializers.ChoiceField(choices=["up", "down"], help_text="up or down")
 
     def validate_value(self, value) -> int:
         return Vote.Value.UP if value == "up" else Vote.Value.DOWN
 
 
-class StatusChangeSerializer(serializers.Serializer):
+class StatusChangeSerializer(StrictInputMixin, serializers.Serializer):
     status = serializers.ChoiceField(choices=FeatureRequest.Status.choices)
     note = serializers.CharField(
-        required=False, allow_blank=True, max_length=5_000, help_text="Emailed to the voters."
+        required=False, allow_blank=True, max_length=limits.NOTE, help_text="Emailed to the voters."
     )
 
 
-class MergeSerializer(serializers.Serializer):
+class MergeSerializer(StrictInputMixin, serializers.Serializer):
     into = serializers.PrimaryKeyRelatedField(
         queryset=FeatureRequest.objects.filter(merged_into__isnull=True),
         help_text="Id of the request that survives.",
@@ -96,6 +102,14 @@ class MergeSerializer(serializers.Serializer):
 
 
 class FeatureRequestEventSerializer(serializers.ModelSerializer):
+    # Blank when the event is not a status change.
+    old_status = serializers.ChoiceField(
+        choices=FeatureRequest.Status.choices, allow_blank=True, read_only=True
+    )
+    new_status = serializers.ChoiceField(
+        choices=FeatureRequest.Status.choices, allow_blank=True, read_only=True
+    )
+
     class Meta:
         model = FeatureRequestEvent
         fields = ["kind", "old_status", "new_status", "note", "other", "created_at"]

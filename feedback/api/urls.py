@@ -32,7 +32,8 @@ urlpatterns = [
     ),
     path(
         "feature-requests/<int:pk>/history/",
-        requests.as_view({"get": "history"}),
+        # The whole history, oldest first: neither paginated nor filtered.
+        requests.as_view({"get": "history"}, pagination_class=None, filter_backends=[]),
         name="api-feature-request-history",
     ),
 ]

@@ -12,6 +12,8 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 
+from config.filters import DjangoFilterBackend, StrictBooleanFilter
+from core.accounts import require_verified_email
 from feedback import selectors, services, throttling
 from feedback.api import serializers as s
 from feedback.models import FeatureRequest
@@ -30,7 +32,7 @@ class FeatureRequestFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=FeatureRequest.Status.choices)
     kind = django_filters.MultipleChoiceFilter(choices=FeatureRequest.Kind.choices)
     q = django_filters.CharFilter(method="filter_q", help_text="Full-text search.")
-    mine = django_filters.BooleanFilter(method="filter_mine", help_text="Ones I voted on.")
+    mine = StrictBooleanFilter(method="filter_mine", help_text="Ones I voted on.")
 
     class Meta:
         model = FeatureRequest
@@ -53,7 +55,7 @@ class FeatureRequestViewSet(
     serializer_class = s.FeatureRequestSerializer
     permission_classes = [ReadOrSignedIn]
     filterset_class = FeatureRequestFilter
-    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
     ordering_fields = ["weighted_score", "created_at", "upvotes", "vote_total", "status_changed_at"]
     ordering = ["-weighted_score", "-created_at"]
 
@@ -82,6 +84,7 @@ class FeatureRequestViewSet(
         request=s.FeatureRequestCreateSerializer, responses={201: s.FeatureRequestSerializer}
     )
     def create(self, request):
+        require_verified_email(request.user)  # 403 email_unverified; staff are exempt
         data = self._input(s.FeatureRequestCreateSerializer)
         self._throttle(throttling.SUBMIT)
         feature = services.request_submit(author=request.user, **data)
@@ -96,11 +99,12 @@ class FeatureRequestViewSet(
     @extend_schema(
         methods=["DELETE"],
         request=None,
-        responses=s.FeatureRequestSerializer,
+        responses={200: s.FeatureRequestSerializer},
         description="Withdraw your vote (no vote: nothing changes).",
     )
     @action(detail=True, methods=["post", "delete"])
     def vote(self, request, pk=None):
+        require_verified_email(request.user)
         feature = self.get_object()
         if request.method == "DELETE":
             self._throttle(throttling.VOTE)

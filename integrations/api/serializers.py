@@ -1,11 +1,25 @@
 from rest_framework import serializers
 
+from config.serializers import StrictInputMixin
+from core import limits
 from integrations.models import GithubLink
 
 
 class GithubLinkSerializer(serializers.ModelSerializer):
     ticket = serializers.CharField(source="ticket.reference", read_only=True)
     ready_for_review = serializers.BooleanField(read_only=True)
+    # URLs, blank until GitHub has them (so not "format: uri", which "" would break).
+    issue_url = serializers.CharField(read_only=True)
+    pr_url = serializers.CharField(read_only=True)
+    checks_state = serializers.ChoiceField(
+        choices=GithubLink.Checks.choices, allow_blank=True, read_only=True
+    )
+    review_decision = serializers.ChoiceField(
+        choices=GithubLink._meta.get_field("review_decision").choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Blank until a person reviews the pull request.",
+    )
 
     class Meta:
         model = GithubLink
@@ -34,5 +48,5 @@ class GithubLinkSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ReviewSerializer(serializers.Serializer):
-    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+class ReviewSerializer(StrictInputMixin, serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=limits.COMMENT)

@@ -1,9 +1,11 @@
 from rest_framework import serializers
 
+from config.serializers import StrictInputMixin
+from core import limits
 from knowledge.models import Article, Category
 
 
-class CategorySerializer(serializers.ModelSerializer):
+class CategorySerializer(StrictInputMixin, serializers.ModelSerializer):
     parent = serializers.SlugRelatedField(
         slug_field="slug", queryset=Category.objects.all(), allow_null=True, required=False
     )
@@ -20,6 +22,19 @@ class CategorySerializer(serializers.ModelSerializer):
             "display_order",
             "is_visible",
         ]
+        extra_kwargs = {
+            "name": {"max_length": limits.CATEGORY_NAME},
+            "description": {"max_length": limits.CATEGORY_DESCRIPTION},
+        }
+
+    def validate_parent(self, parent):
+        """A category cannot sit inside itself, nor inside one of its own children."""
+        node, depth = parent, 0
+        while self.instance is not None and node is not None and depth < 50:
+            if node.pk == self.instance.pk:
+                raise serializers.ValidationError("A category cannot sit inside itself.")
+            node, depth = node.parent, depth + 1
+        return parent
 
 
 class ArticleSerializer(serializers.ModelSerializer):
@@ -52,10 +67,12 @@ class ArticleSerializer(serializers.ModelSerializer):
         return self.context["request"].build_absolute_uri(article.get_absolute_url())
 
 
-class ArticleWriteSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=200)
-    body = serializers.CharField(help_text="Markdown.")
-    summary = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+class ArticleWriteSerializer(StrictInputMixin, serializers.Serializer):
+    title = serializers.CharField(max_length=limits.TITLE)
+    body = serializers.CharField(max_length=limits.ARTICLE_BODY, help_text="Markdown.")
+    summary = serializers.CharField(
+        max_length=limits.SUMMARY, required=False, allow_blank=True, default=""
+    )
     category = serializers.SlugRelatedField(slug_field="slug", queryset=Category.objects.all())
     is_beta = serializers.BooleanField(required=False, default=False)
     publish = serializers.BooleanField(
@@ -63,22 +80,27 @@ class ArticleWriteSerializer(serializers.Serializer):
     )
 
 
-class ArticleUpdateSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=200, required=False)
-    body = serializers.CharField(required=False)
-    summary = serializers.CharField(max_length=300, required=False, allow_blank=True)
+class ArticleUpdateSerializer(StrictInputMixin, serializers.Serializer):
+    title = serializers.CharField(max_length=limits.TITLE, required=False)
+    body = serializers.CharField(max_length=limits.ARTICLE_BODY, required=False)
+    summary = serializers.CharField(max_length=limits.SUMMARY, required=False, allow_blank=True)
     category = serializers.SlugRelatedField(
         slug_field="slug", queryset=Category.objects.all(), required=False
     )
     is_beta = serializers.BooleanField(required=False)
 
 
-class SearchQuerySerializer(serializers.Serializer):
-    q = serializers.CharField(max_length=500)
+class SearchQuerySerializer(StrictInputMixin, serializers.Serializer):
+    q = serializers.CharField(max_length=limits.SEARCH_QUERY)
     category = serializers.SlugRelatedField(
-        slug_field="slug", required=False, queryset=Category.objects.filter(is_visible=True)
+        slug_field="slug",
+        required=False,
+        queryset=Category.objects.filter(is_visible=True),
+        help_text="A category's slug: search only there.",
     )
-    limit = serializers.IntegerField(min_value=1, max_value=50, default=10)
+    limit = serializers.IntegerField(
+        min_value=1, max_value=50, default=10, help_text="How many results, at most."
+    )
 
 
 class SearchResultSerializer(serializers.Serializer):

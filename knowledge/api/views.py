@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -87,12 +87,7 @@ class SearchView(APIView):
     permission_classes = []
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("q", str, required=True),
-            OpenApiParameter("category", str, description="category slug"),
-            OpenApiParameter("limit", int, description="1 to 50, default 10"),
-        ],
-        responses=s.SearchResultSerializer(many=True),
+        parameters=[s.SearchQuerySerializer], responses=s.SearchResultSerializer(many=True)
     )
     def get(self, request):
         params = s.SearchQuerySerializer(data=request.query_params)

@@ -1,6 +1,7 @@
 import django_filters
 from django.utils import timezone
 
+from config.filters import StrictBooleanFilter
 from support.models import Ticket, TicketChannel, TicketPriority, TicketStatus, TicketType
 
 
@@ -11,11 +12,11 @@ class TicketFilter(django_filters.FilterSet):
     channel = django_filters.ChoiceFilter(choices=TicketChannel.choices)
     assignee = django_filters.NumberFilter(field_name="assignee_id")
     organization = django_filters.NumberFilter(field_name="organization_id")
-    mine = django_filters.BooleanFilter(
+    mine = StrictBooleanFilter(
         method="filter_mine", help_text="Assigned to me (staff) / opened by me."
     )
-    unassigned = django_filters.BooleanFilter(field_name="assignee", lookup_expr="isnull")
-    sla_breached = django_filters.BooleanFilter(method="filter_sla_breached")
+    unassigned = StrictBooleanFilter(field_name="assignee", lookup_expr="isnull")
+    sla_breached = StrictBooleanFilter(method="filter_sla_breached")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 

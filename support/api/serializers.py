@@ -12,6 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework import serializers
 
+from config.serializers import StrictInputMixin
+from core import limits
 from support.models import (
     Attachment,
     Escalation,
@@ -58,9 +60,15 @@ class PersonSerializer(serializers.Serializer):
 
 
 class _StaffOnlyMixin:
-    """Blanks the named fields for customers."""
+    """Blanks the named fields for customers (so the schema marks them nullable)."""
 
     staff_only_fields: tuple[str, ...] = ()
+
+    def get_extra_kwargs(self):
+        extra_kwargs = super().get_extra_kwargs()
+        for name in self.staff_only_fields:
+            extra_kwargs[name] = {**extra_kwargs.get(name, {}), "allow_null": True}
+        return extra_kwargs
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -119,9 +127,9 @@ class TicketSerializer(_StaffOnlyMixin, serializers.ModelSerializer):
         )
 
 
-class TicketCreateSerializer(serializers.Serializer):
-    subject = serializers.CharField(max_length=200)
-    description = serializers.CharField()
+class TicketCreateSerializer(StrictInputMixin, serializers.Serializer):
+    subject = serializers.CharField(max_length=limits.SUBJECT)
+    description = serializers.CharField(max_length=limits.TICKET_DESCRIPTION)
     type = serializers.ChoiceField(choices=TicketType.choices, default=TicketType.GENERAL)
     priority = serializers.ChoiceField(
         choices=TicketPriority.choices, default=TicketPriority.NORMAL
@@ -139,8 +147,8 @@ class TicketCreateSerializer(serializers.Serializer):
         return requester
 
 
-class TicketUpdateSerializer(serializers.Serializer):
-    subject = serializers.CharField(max_length=200, required=False)
+class TicketUpdateSerializer(StrictInputMixin, serializers.Serializer):
+    subject = serializers.CharField(max_length=limits.SUBJECT, required=False)
     type = serializers.ChoiceField(choices=TicketType.choices, required=False)
     priority = serializers.ChoiceField(choices=TicketPriority.choices, required=False)
 
@@ -198,8 +206,8 @@ class MessageSerializer(_StaffOnlyMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class MessageCreateSerializer(serializers.Serializer):
-    body = serializers.CharField()
+class MessageCreateSerializer(StrictInputMixin, serializers.Serializer):
+    body = serializers.CharField(max_length=limits.MESSAGE_BODY)
     is_internal = serializers.BooleanField(
         default=False, help_text="Staff only: a note customers never see."
     )
@@ -234,14 +242,16 @@ class TicketEventSerializer(_StaffOnlyMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class EscalateSerializer(serializers.Serializer):
-    reason = serializers.CharField()
+class EscalateSerializer(StrictInputMixin, serializers.Serializer):
+    reason = serializers.CharField(max_length=limits.REASON)
     kind = serializers.ChoiceField(
         choices=Escalation.Kind.choices,
         required=False,
         help_text="Staff only; a customer's request is always customer_requested.",
     )
-    topic = serializers.CharField(required=False, allow_blank=True, default="", max_length=30)
+    topic = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=limits.TOPIC
+    )
 
 
 class EscalationSerializer(serializers.ModelSerializer):
@@ -254,12 +264,14 @@ class EscalationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RateSerializer(serializers.Serializer):
+class RateSerializer(StrictInputMixin, serializers.Serializer):
     rating = serializers.IntegerField(min_value=1, max_value=5)
-    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    comment = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=limits.COMMENT
+    )
 
 
-class AssignSerializer(serializers.Serializer):
+class AssignSerializer(StrictInputMixin, serializers.Serializer):
     assignee = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True, is_staff=True),
         allow_null=True,
@@ -269,13 +281,20 @@ class AssignSerializer(serializers.Serializer):
 
 
 class SavedReplySerializer(serializers.ModelSerializer):
+    new_status = serializers.ChoiceField(
+        choices=SavedReply._meta.get_field("new_status").choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="The status the ticket moves to; blank: it keeps its status.",
+    )
+
     class Meta:
         model = SavedReply
         fields = ["id", "title", "body", "new_status"]
         read_only_fields = fields
 
 
-class ApplySavedReplySerializer(serializers.Serializer):
+class ApplySavedReplySerializer(StrictInputMixin, serializers.Serializer):
     saved_reply = serializers.PrimaryKeyRelatedField(queryset=SavedReply.objects.all())
 
 
@@ -313,14 +332,14 @@ class TrainingExampleSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TrainingExampleEditSerializer(serializers.Serializer):
-    anonymized_question = serializers.CharField(max_length=20_000)
-    anonymized_answer = serializers.CharField(max_length=20_000)
+class TrainingExampleEditSerializer(StrictInputMixin, serializers.Serializer):
+    anonymized_question = serializers.CharField(max_length=limits.TRAINING_TEXT)
+    anonymized_answer = serializers.CharField(max_length=limits.TRAINING_TEXT)
 
 
-class TrainingExampleApproveSerializer(serializers.Serializer):
+class TrainingExampleApproveSerializer(StrictInputMixin, serializers.Serializer):
     quality_score = serializers.IntegerField(min_value=1, max_value=5)
 
 
-class TrainingExampleRejectSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
+class TrainingExampleRejectSerializer(StrictInputMixin, serializers.Serializer):
+    reason = serializers.CharField(max_length=limits.COMMENT)

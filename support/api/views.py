@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
@@ -14,8 +15,10 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from config.throttling import ScopedRateThrottle
+from core.accounts import require_verified_email
 from integrations.api.serializers import GithubLinkSerializer
-from support import selectors, services
+from support import budget, selectors, services
+from support.adapters import lockout_response
 from support.api import serializers as s
 from support.api.filters import TicketFilter
 from support.models import Escalation, Message, TicketChannel, TicketEvent, TrainingExample
@@ -69,6 +72,16 @@ class TokenView(ObtainAuthToken):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "anon"
 
+    def post(self, request, *args, **kwargs):
+        try:
+            return super().post(request, *args, **kwargs)
+        except ValidationError:
+            # Wrong passwords count towards the same lockout as the sign-in page (axes);
+            # while locked out even the right one is refused: 429 with Retry-After.
+            if getattr(request, "axes_locked_out", False):
+                return lockout_response(request)
+            raise
+
 
 class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Tickets the caller may see: their own (or their organization's, for its admin),
@@ -114,7 +127,13 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     @extend_schema(request=s.TicketCreateSerializer, responses={201: s.TicketSerializer})
     def create(self, request):
+        require_verified_email(request.user)  # 403 email_unverified; staff are exempt
         data = self._input(s.TicketCreateSerializer)
+        try:
+            budget.ticket_budget_take(user=request.user, address=budget.client_address(request))
+        except budget.TicketBudgetSpent as spent:
+            # The API's one 429 shape: {"detail", "code": "throttled"} with Retry-After.
+            raise Throttled(wait=spent.retry_after, detail=spent.message) from spent
         ticket = services.ticket_open(
             requester=data.get("requester") or request.user,
             subject=data["subject"],
@@ -305,8 +324,8 @@ class TrainingExampleViewSet(
     def get_queryset(self):
         return TrainingExample.objects.select_related("ticket")
 
-    def _input(self, serializer_class):
-        serializer = serializer_class(data=self.request.data)
+    def _input(self, serializer_class, **kwargs):
+        serializer = serializer_class(data=self.request.data, **kwargs)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
@@ -315,10 +334,16 @@ class TrainingExampleViewSet(
 
     @extend_schema(request=s.TrainingExampleEditSerializer, responses=s.TrainingExampleSerializer)
     def partial_update(self, request, pk=None):
-        """Edit the anonymized texts (scanned again for personal data)."""
-        data = self._input(s.TrainingExampleEditSerializer)
+        """Edit the anonymized texts (scanned again for personal data); a text left out
+        stays as it is."""
+        example = self.get_object()
+        data = {
+            "anonymized_question": example.anonymized_question,
+            "anonymized_answer": example.anonymized_answer,
+            **self._input(s.TrainingExampleEditSerializer, partial=True),
+        }
         return self._out(
-            services.training_example_edit(example=self.get_object(), actor=request.user, **data)
+            services.training_example_edit(example=example, actor=request.user, **data)
         )
 
     @extend_schema(

@@ -461,6 +461,9 @@ class FaultStack:
             "user.set_password(a['password'])\n"
             "user.is_staff = a['staff']\n"
             "user.save()\n"
+            "from allauth.account.models import EmailAddress\n"  # a verified email (issue 16)
+            "EmailAddress.objects.update_or_create(user=user, email=user.email.lower(),\n"
+            "    defaults={'verified': True, 'primary': True})\n"
             "if a['staff']:\n"
             "    user.groups.add(Group.objects.get_or_create(name=settings.AGENTS_GROUP)[0])\n"
             "print('TOKEN=' + Token.objects.get_or_create(user=user)[0].key)\n"

@@ -48,7 +48,7 @@ def portal_login(client: httpx.Client, username: str) -> None:
     response = client.post(
         "/accounts/login/",
         data={
-            "username": username,
+            "login": username,
             "password": PASSWORD,
             "csrfmiddlewaretoken": csrf_of(page.text),
         },

@@ -35,13 +35,16 @@ def test_changelist_queries_are_bounded(
 
 
 def test_change_page_lists_voters_with_their_organizations_mrr(
-    client, agent, feature, other_customer
+    client, agent, manager, feature, other_customer
 ):
     services.vote_cast(request=feature, user=other_customer, value=Vote.Value.UP)
-    client.force_login(agent)
+    client.force_login(manager)
     body = client.get(f"{CHANGELIST}{feature.pk}/change/").content.decode()
     assert "Acme" in body and "2000.00" in body
     assert "Globex" in body and "100.00" in body
+    client.force_login(agent)  # revenue is the managers' business
+    body = client.get(f"{CHANGELIST}{feature.pk}/change/").content.decode()
+    assert "Acme" in body and "2000.00" not in body and "MRR" not in body
 
 
 def test_change_status_action_asks_for_a_note_then_notifies(

@@ -66,13 +66,13 @@ def test_messages_are_shown_in_the_layout(rf: RequestFactory, customer):
 
 @pytest.mark.django_db
 def test_sign_in_page_shows_errors_and_signs_in(client, customer):
-    bad = client.post("/accounts/login/", {"username": "customer-a", "password": "wrong"})
+    bad = client.post("/accounts/login/", {"login": "customer-a", "password": "wrong"})
     assert bad.status_code == 200
-    assert "Please enter a correct username and password" in bad.content.decode()
+    assert "Please enter a correct username (or email) and password" in bad.content.decode()
     assert 'value="wrong"' not in bad.content.decode()
 
     good = client.post(
-        "/accounts/login/", {"username": "customer-a", "password": "correct-horse-battery"}
+        "/accounts/login/", {"login": "customer-a", "password": "correct-horse-battery"}
     )
     assert good.status_code == 302
     assert int(client.session["_auth_user_id"]) == customer.pk

@@ -121,7 +121,7 @@ def _open_page(browser, server, crawl: Crawl, role: str):
 
 def _sign_in(page, server, username: str) -> None:
     page.goto(f"{server.url}/accounts/login/")
-    page.fill("input[name=username]", username)
+    page.fill("input[name=login]", username)
     page.fill("input[name=password]", f"{username}-demo")
     page.click("form [type=submit]")
     page.wait_for_load_state()

@@ -13,11 +13,10 @@ def detail(ticket):
 
 
 @pytest.mark.django_db
-def test_sign_up_creates_a_customer_and_signs_in(client):
+def test_sign_up_creates_a_customer_who_confirms_their_email(client, mailoutbox):
     response = client.post(
         "/accounts/signup/",
         {
-            "username": "newbie",
             "first_name": "Nia",
             "last_name": "",
             "email": "NIA@example.com",
@@ -26,21 +25,21 @@ def test_sign_up_creates_a_customer_and_signs_in(client):
         },
     )
 
-    assert response.status_code == 302 and response.url == "/tickets/"
-    user = get_user_model().objects.get(username="newbie")
-    assert user.email == "nia@example.com" and not user.is_staff
+    assert response.status_code == 302 and response.url == "/accounts/confirm-email/"
+    user = get_user_model().objects.get(email="nia@example.com")
+    assert user.first_name == "Nia" and not user.is_staff
     assert user.customer_profile.organization is None
-    assert client.get("/tickets/").status_code == 200
+    assert [mail.to for mail in mailoutbox] == [["nia@example.com"]]
+    assert client.get("/tickets/").status_code == 302  # not signed in until confirmed
 
 
 @pytest.mark.django_db
-def test_sign_up_errors_are_shown_on_their_fields(client, customer):
+def test_sign_up_errors_are_shown_on_their_fields(client):
     response = client.post(
         "/accounts/signup/",
         {
-            "username": "x",
             "first_name": "",
-            "email": customer.email,
+            "email": "not-an-email",
             "password1": "short",
             "password2": "different",
         },
@@ -48,8 +47,8 @@ def test_sign_up_errors_are_shown_on_their_fields(client, customer):
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert "An account with this email already exists." in html
     assert 'id="id_first_name-errors"' in html
+    assert 'id="id_email-errors"' in html
     assert "is-invalid" in html
 
 
