@@ -106,6 +106,26 @@ def has_totp(user) -> bool:
     return Authenticator.objects.filter(user_id=user.pk, type=Authenticator.Type.TOTP).exists()
 
 
+def second_factor_error(user, code: str | None) -> str | None:
+    """What stops ``user`` from getting an API token with ``code`` (None: nothing).
+
+    A token must not be a way around two-factor sign-in: a user with an authenticator app
+    sends its current code with the password; with ``HELPDESK_STAFF_REQUIRE_MFA`` staff
+    without one are told to set it up first."""
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    totp = Authenticator.objects.filter(user_id=user.pk, type=Authenticator.Type.TOTP).first()
+    if totp is None:
+        if settings.HELPDESK_STAFF_REQUIRE_MFA and is_agent(user):
+            return "Set up two-factor sign-in (/accounts/2fa/) before asking for an API token."
+        return None
+    if not code:
+        return "Send the current code of your authenticator app as `otp`."
+    if not TOTP(totp).validate_code(code):
+        return "That code is not valid (or was used already); send the current one."
+    return None
+
+
 class StaffMfaMiddleware:
     """With ``HELPDESK_STAFF_REQUIRE_MFA``, staff reach admin only once TOTP is set up."""
 

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework import serializers
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 
 from config.serializers import StrictInputMixin
 from core import limits
@@ -28,6 +29,13 @@ from support.models import (
 from support.selectors import is_agent
 
 User = get_user_model()
+
+
+class TokenRequestSerializer(StrictInputMixin, AuthTokenSerializer):
+    """Credentials for an API token; ``otp``: the current code of the user's
+    authenticator app, required when they have one."""
+
+    otp = serializers.CharField(required=False, max_length=12, trim_whitespace=True)
 
 
 class MeSerializer(serializers.ModelSerializer):

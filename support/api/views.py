@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import Throttled, ValidationError
@@ -18,7 +19,7 @@ from config.throttling import ScopedRateThrottle
 from core.accounts import require_verified_email
 from integrations.api.serializers import GithubLinkSerializer
 from support import budget, selectors, services
-from support.adapters import lockout_response
+from support.adapters import lockout_response, second_factor_error
 from support.api import serializers as s
 from support.api.filters import TicketFilter
 from support.models import Escalation, Message, TicketChannel, TicketEvent, TrainingExample
@@ -67,20 +68,29 @@ class MeView(APIView):
 
 
 class TokenView(ObtainAuthToken):
-    """Exchange a username and password for an API token (``Authorization: Token …``)."""
+    """Exchange a username and password (and, for a user with an authenticator app, its
+    current code as ``otp``) for an API token (``Authorization: Token …``)."""
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "anon"
+    serializer_class = s.TokenRequestSerializer
 
     def post(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
         try:
-            return super().post(request, *args, **kwargs)
+            serializer.is_valid(raise_exception=True)
         except ValidationError:
             # Wrong passwords count towards the same lockout as the sign-in page (axes);
             # while locked out even the right one is refused: 429 with Retry-After.
             if getattr(request, "axes_locked_out", False):
                 return lockout_response(request)
             raise
+        user = serializer.validated_data["user"]
+        refusal = second_factor_error(user, serializer.validated_data.get("otp"))
+        if refusal:
+            raise ValidationError({"otp": [refusal]})
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
 
 
 class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -60,3 +60,41 @@ def test_staff_with_totp_sign_in_with_a_code(client, agent, require_mfa):
     done = client.post("/accounts/2fa/authenticate/", {"code": current_code(secret)})
     assert done.url == "/admin/"
     assert client.get("/admin/").status_code == 200
+
+
+def test_an_api_token_needs_the_authenticator_code_of_a_user_who_has_one(client, agent):
+    secret = generate_totp_secret()
+    TOTP.activate(agent, secret)
+    credentials = {"username": agent.username, "password": FACTORY_PASSWORD}
+
+    without = client.post("/api/auth/token/", credentials, content_type="application/json")
+    wrong = client.post(
+        "/api/auth/token/", {**credentials, "otp": "000000"}, content_type="application/json"
+    )
+    right = client.post(
+        "/api/auth/token/",
+        {**credentials, "otp": current_code(secret)},
+        content_type="application/json",
+    )
+
+    assert without.status_code == 400 and "authenticator" in without.json()["otp"][0]
+    assert wrong.status_code == 400 and "not valid" in wrong.json()["otp"][0]
+    assert right.status_code == 200 and len(right.json()["token"]) == 40
+
+
+def test_staff_without_totp_get_no_api_token_when_it_is_required(
+    client, agent, customer, require_mfa
+):
+    refused = client.post(
+        "/api/auth/token/",
+        {"username": agent.username, "password": FACTORY_PASSWORD},
+        content_type="application/json",
+    )
+    customer_token = client.post(
+        "/api/auth/token/",
+        {"username": customer.username, "password": FACTORY_PASSWORD},
+        content_type="application/json",
+    )
+
+    assert refused.status_code == 400 and "Set up two-factor" in refused.json()["otp"][0]
+    assert customer_token.status_code == 200

@@ -274,3 +274,38 @@ def test_sockets_refuse_nul_deep_json_and_too_long_texts(customer, settings):
     }
     assert pong == {"type": "pong"}  # the connection is still usable
     assert not Ticket.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [("/api/tickets/", "application/json"), ("/tickets/new/", "text/html; charset=utf-8")],
+)
+def test_a_body_announced_too_large_is_refused_before_it_is_read(path, content_type):
+    import asyncio
+
+    from config.asgi import application
+    from core.limits import max_request_bytes
+
+    sent: list[dict] = []
+
+    async def receive():
+        raise AssertionError("the body was read")
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"content-length", str(max_request_bytes() + 1).encode())],
+    }
+    asyncio.run(application(scope, receive, send))
+
+    start, body = sent
+    assert start["status"] == 413
+    assert dict(start["headers"])[b"content-type"] == content_type.encode()
+    if path.startswith("/api/"):
+        assert json.loads(body["body"])["code"] == "request_too_large"
