@@ -35,8 +35,8 @@ import psycopg
 import pytest
 
 from config import embedded
-from tests.conftest import free_port, uvicorn_command, wait_for_http
 from tests.faults import mailbox
+from tests.servers import free_port, uvicorn_command, wait_for_http
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 SECRET = "faults-" + "Zr8Kq2Lw9Xv4Nb7Mc1Hd5Jf3Gt6Ys0Pa" * 2
