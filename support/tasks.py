@@ -123,25 +123,28 @@ def sweep_stuck_tickets(stuck_minutes: int = 10) -> dict:
     """Tickets whose analysis died or never started: escalate or queue them again."""
     from datetime import timedelta
 
+    from django.db.models import BigIntegerField
+    from django.db.models.fields.json import KeyTextTransform
+    from django.db.models.functions import Cast
     from django.utils import timezone
 
+    from core.models import OutboxItem
+    from core.outbox import schedule_after_commit
     from support.ai.pipeline import _give_up
 
     cutoff = timezone.now() - timedelta(minutes=stuck_minutes)
+    # An analysis the outbox still owes (broker away, a dead worker's lease running out)
+    # is the outbox's to deliver: neither given up on nor scheduled a second time.
+    owed = OutboxItem.objects.filter(
+        task=analyze_ticket.name, status__in=OutboxItem.OPEN
+    ).values_list(Cast(KeyTextTransform("0", "args"), BigIntegerField()), flat=True)
+    candidates = Ticket.objects.filter(updated_at__lt=cutoff).exclude(pk__in=owed)
     stuck = list(
-        Ticket.objects.filter(
-            status__in=["analyzing", "ai_responding"], updated_at__lt=cutoff
-        ).values_list("pk", flat=True)
+        candidates.filter(status__in=["analyzing", "ai_responding"]).values_list("pk", flat=True)
     )
     for ticket_id in stuck:
         _give_up(ticket_id, "AI unavailable: the analysis did not finish in time.")
-    waiting = list(
-        Ticket.objects.filter(status="new", updated_at__lt=cutoff).values_list("pk", flat=True)[
-            :500
-        ]
-    )
-    from core.outbox import schedule_after_commit
-
+    waiting = list(candidates.filter(status="new").values_list("pk", flat=True)[:500])
     for ticket_id in waiting:
         schedule_after_commit(analyze_ticket, ticket_id)
     return {"escalated": len(stuck), "requeued": len(waiting)}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -25,7 +24,12 @@ from tests.factories import (
     ManagerFactory,
     OrganizationFactory,
 )
-from tests.servers import free_port, uvicorn_command, wait_for_http  # noqa: F401
+from tests.servers import (  # noqa: F401  (free_port, uvicorn_command: re-exported)
+    celery_worker_command,
+    free_port,
+    uvicorn_command,
+    wait_for_http,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -170,24 +174,9 @@ def celery_worker(**env_overrides: str):
     """A real `celery -A config worker` process on the test Redis and the test database."""
     log = BASE_DIR / ".data" / "test" / f"celery-worker-{time.monotonic_ns()}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "config",
-        "worker",
-        "--pool",
-        "solo",
-        "--concurrency",
-        "1",
-        "--loglevel",
-        "INFO",
-        "--without-gossip",
-        "--without-mingle",
-        "--hostname",
-        f"test-{time.monotonic_ns()}@%h",
-    ]
+    command = celery_worker_command(
+        pool="solo", concurrency=1, hostname=f"test-{time.monotonic_ns()}@%h"
+    )
     with open(log, "wb") as out:
         process = subprocess.Popen(
             command,

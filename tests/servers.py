@@ -46,3 +46,12 @@ def wait_for_http(
         if time.monotonic() > deadline:
             raise RuntimeError(f"server not ready in {timeout}s:\n{log_text()[-3000:]}")
         time.sleep(0.2)
+
+
+def celery_worker_command(*, pool: str, concurrency: int, hostname: str) -> list[str]:
+    """``celery -A config worker`` as tests start it (no gossip or mingle: one worker)."""
+    return [
+        *(sys.executable, "-m", "celery", "-A", "config", "worker"),
+        *("--pool", pool, "--concurrency", str(concurrency), "--loglevel", "INFO"),
+        *("--without-gossip", "--without-mingle", "--hostname", hostname),
+    ]

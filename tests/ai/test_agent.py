@@ -284,16 +284,41 @@ def test_the_sweep_escalates_analyses_that_died(kb, customer):
 
     from django.utils import timezone
 
+    from core.models import OutboxItem
     from support.tasks import sweep_stuck_tickets
 
     ticket = open_ticket(customer, "Q", "A question")
     services.ticket_set_status(ticket=ticket, status="analyzing", actor_kind="ai")
     Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+    # The outbox owes nothing more for it (its analysis ended without finishing the ticket).
+    OutboxItem.objects.filter(task="support.tasks.analyze_ticket").update(status="failed")
 
     assert sweep_stuck_tickets() == {"escalated": 1, "requeued": 0}
     ticket.refresh_from_db()
     assert ticket.status == "escalated"
     assert ticket.escalations.get().kind == "ai_unavailable"
+
+
+@pytest.mark.django_db
+def test_the_sweep_leaves_analyses_the_outbox_still_owes_to_it(customer):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core.models import OutboxItem
+    from support.tasks import sweep_stuck_tickets
+
+    owed = open_ticket(customer, "Q1", "A question")  # its analysis item is still pending
+    services.ticket_set_status(ticket=owed, status="analyzing", actor_kind="ai")
+    lost = open_ticket(customer, "Q2", "Another question")
+    OutboxItem.objects.filter(args=[lost.pk]).update(status="done")  # done, ticket still new
+    Ticket.objects.update(updated_at=timezone.now() - timedelta(hours=1))
+
+    assert sweep_stuck_tickets() == {"escalated": 0, "requeued": 1}
+    owed.refresh_from_db()
+    assert owed.status == "analyzing"
+    analyses = OutboxItem.objects.filter(task="support.tasks.analyze_ticket")
+    assert sorted(i.args[0] for i in analyses) == sorted([owed.pk, lost.pk, lost.pk])
 
 
 @pytest.mark.django_db

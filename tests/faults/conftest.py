@@ -36,7 +36,7 @@ import pytest
 
 from config import embedded
 from tests.faults import mailbox
-from tests.servers import free_port, uvicorn_command, wait_for_http
+from tests.servers import celery_worker_command, free_port, uvicorn_command, wait_for_http
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 SECRET = "faults-" + "Zr8Kq2Lw9Xv4Nb7Mc1Hd5Jf3Gt6Ys0Pa" * 2
@@ -283,24 +283,9 @@ class FaultStack:
         """A prefork Celery worker (as production runs it); returns its main pid."""
         process = self._spawn(
             "worker",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                str(concurrency),
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--hostname",
-                f"faults-{time.monotonic_ns()}@%h",
-            ],
+            celery_worker_command(
+                pool="prefork", concurrency=concurrency, hostname=f"faults-{time.monotonic_ns()}@%h"
+            ),
         )
         log = self._log("worker")
         deadline = time.monotonic() + timeout
