@@ -648,7 +648,7 @@ USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
 
 
 def _inline_style_hashes(*names: str) -> list[str]:
-    """CSP hashes of the <style> blocks of the bare error pages (500.html, 503.html), which
+    """CSP hashes of the <style> blocks of the bare error pages (_bare_page.html), which
     must not depend on static files; computed from the templates, so they stay in step."""
     import base64
     import hashlib
@@ -672,7 +672,7 @@ CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
-        "style-src": ["'self'", *dict.fromkeys(_inline_style_hashes("500.html", "503.html"))],
+        "style-src": ["'self'", *_inline_style_hashes("_bare_page.html")],
         "img-src": ["'self'", "data:"],
         "font-src": ["'self'", "data:"],
         "connect-src": ["'self'"],

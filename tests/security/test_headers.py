@@ -199,3 +199,19 @@ def test_the_api_never_shows_revenue(rich_org, agent):
     client.force_authenticate(agent)
     body = client.get(f"/api/tickets/{ticket.reference}/").content.decode()
     assert organization.name in body and "98765" not in body and "mrr" not in body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("template", ["500.html", "503.html"])
+def test_the_bare_error_pages_style_is_what_the_policy_allows(client, template):
+    """The error pages carry their own <style> (no static files); the policy allows exactly
+    that text by hash, so a browser applies it."""
+    import base64
+    import hashlib
+
+    from django.template.loader import render_to_string
+
+    (style,) = re.findall(r"<style>(.*?)</style>", render_to_string(template), flags=re.DOTALL)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    policy = directives(client.get("/").headers["Content-Security-Policy"])
+    assert f"'sha256-{digest}'" in policy["style-src"].split()
