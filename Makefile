@@ -40,6 +40,7 @@ browser:
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 check: install
 	$(PY) manage.py check

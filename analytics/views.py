@@ -19,7 +19,7 @@ from django.shortcuts import render
 
 from analytics import selectors, services
 from analytics.dashboards import Chart, Column, duration, money, percent
-from support.selectors import is_manager
+from core.roles import is_manager
 
 PRESETS = (7, 30, 90, 365)
 

@@ -11,7 +11,7 @@ from functools import wraps
 from allauth.account.models import EmailAddress
 from django.shortcuts import render
 
-from config.errors import NotPermitted
+from core.errors import NotPermitted
 from core.roles import is_agent
 
 CODE = "email_unverified"

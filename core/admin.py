@@ -68,7 +68,7 @@ if admin.site.is_registered(AccessAttempt):
 @admin.register(AccessAttempt)
 class AccessAttemptAdmin(_AxesAccessAttemptAdmin):
     def has_module_permission(self, request):
-        return roles.is_manager(request.user) and request.user.is_staff
+        return roles.is_manager(request.user) and roles.is_agent(request.user)
 
     def has_view_permission(self, request, obj=None):
         return self.has_module_permission(request)

@@ -12,11 +12,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
-from config.errors import DomainError
+from core import roles
+from core.admin_mixins import AgentAccessMixin, RevenueForManagersMixin
+from core.errors import DomainError
 from feedback import services
 from feedback.models import FeatureRequest, FeatureRequestEvent, Vote
-from support import selectors
-from support.admin import AgentAccessMixin, RevenueForManagersMixin
 
 
 class MergedFilter(admin.SimpleListFilter):
@@ -41,7 +41,7 @@ class ReadOnlyInline(admin.TabularInline):
     can_delete = False
 
     def has_view_permission(self, request, obj=None):
-        return selectors.is_agent(request.user)
+        return roles.is_agent(request.user)
 
     def has_add_permission(self, request, obj=None):
         return False

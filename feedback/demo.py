@@ -111,3 +111,8 @@ def _usernames() -> set[str]:
     for *_, voters, _description, _note in REQUESTS:
         names |= set(voters)
     return names
+
+
+def load_demo() -> None:
+    """Feedback's part of ``load_demo_data`` (core): the roadmap and its votes."""
+    load_demo_feedback()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django import forms
 
 from core import limits
+from core.forms import DomainErrorFormMixin
 from feedback.models import FeatureRequest
-from support.forms import DomainErrorFormMixin
 
 
 class RequestForm(DomainErrorFormMixin, forms.Form):

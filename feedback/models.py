@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from knowledge.text import render_markdown
+from core.markdown import render_markdown
 
 SEARCH_CONFIG = "english"
 

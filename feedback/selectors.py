@@ -6,6 +6,7 @@ from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.shortcuts import get_object_or_404
 
+from core.roles import is_agent
 from feedback.models import SEARCH_CONFIG, FeatureRequest, FeatureRequestEvent, Vote
 
 Status = FeatureRequest.Status
@@ -29,7 +30,7 @@ def request_list(*, user, include_merged: bool = False) -> QuerySet[FeatureReque
         return queryset.filter(is_public=True).annotate(
             my_vote=Value(None, output_field=IntegerField())
         )
-    if not user.is_staff:
+    if not is_agent(user):
         queryset = queryset.filter(Q(is_public=True) | Q(author=user))
     mine = Vote.objects.filter(request=OuterRef("pk"), user=user).values("value")[:1]
     return queryset.annotate(my_vote=Subquery(mine, output_field=IntegerField()))

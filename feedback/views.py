@@ -16,8 +16,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from config.errors import DomainError
 from core import accounts
+from core.errors import DomainError
 from feedback import selectors, services, throttling
 from feedback.forms import RequestForm, SearchForm
 from feedback.models import Vote

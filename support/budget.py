@@ -29,8 +29,8 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework import status
 
-from config.errors import DomainError
 from config.throttling import CACHE_ERRORS, cache_down, note_cache_failure
+from core.errors import DomainError
 from core.roles import is_agent
 
 WINDOW_SECONDS = 3600

@@ -7,21 +7,13 @@ services the product uses, so their events and timestamps are real.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-
-@dataclass(frozen=True)
-class DemoLogin:
-    role: str
-    username: str
-    password: str
-    where: str
-
+from core.demo import DemoLogin
 
 DEMO_LOGINS = (
     DemoLogin("customer", "customer", "customer-demo", "/tickets/ and /roadmap/"),
@@ -295,14 +287,9 @@ def _demo_ticket(username, subject, type_, priority, description, script) -> Non
             )
 
 
-def load_demo_data() -> list[DemoLogin]:
-    from analytics.demo import load_history
-    from feedback.demo import load_demo_feedback
-    from knowledge.demo import load_demo_knowledge
-
+def load_demo() -> list[DemoLogin]:
+    """Support's part of ``load_demo_data`` (core): the logins, organizations, teams and
+    tickets; the other apps' loaders run after it."""
     logins = load_demo_users()
     load_demo_support()
-    load_demo_knowledge()
-    load_demo_feedback()
-    load_history()  # six weeks of past tickets for the managers' dashboards
     return logins

@@ -3,6 +3,7 @@ their transaction, so an event exists exactly when its change does."""
 
 from __future__ import annotations
 
+from core.roles import is_agent
 from support.models import Message, Ticket, TicketEvent
 
 Kind = TicketEvent.Kind
@@ -11,7 +12,7 @@ Kind = TicketEvent.Kind
 def actor_kind_of(user) -> str:
     if user is None:
         return TicketEvent.ActorKind.SYSTEM
-    return TicketEvent.ActorKind.AGENT if user.is_staff else TicketEvent.ActorKind.CUSTOMER
+    return TicketEvent.ActorKind.AGENT if is_agent(user) else TicketEvent.ActorKind.CUSTOMER
 
 
 def _write(

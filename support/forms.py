@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from django import forms
 
-from config.errors import DomainError
 from core import limits
+from core.forms import DomainErrorFormMixin
 from support.models import TicketType
 
 
@@ -24,12 +24,6 @@ class MultipleFileField(forms.FileField):
         if isinstance(data, list | tuple):
             return [super(MultipleFileField, self).clean(item, initial) for item in data]
         return [super().clean(data, initial)] if data else []
-
-
-class DomainErrorFormMixin:
-    def add_domain_error(self, error: DomainError) -> None:
-        field = error.field if error.field in self.fields else None
-        self.add_error(field, error.message)
 
 
 class SignUpForm(forms.Form):

@@ -12,8 +12,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
-from config.errors import DomainError
 from core.accounts import verified_email_required
+from core.errors import DomainError
+from core.roles import is_agent
 from support import budget, selectors, services
 from support.forms import EscalateForm, RateForm, ReplyForm, TicketForm
 from support.models import DONE_STATUSES, OPEN_STATUSES, Attachment, Escalation
@@ -54,7 +55,7 @@ def verification_resend(request):
 
 def admin_login(request):
     """Staff sign in through the same form as everyone (lockout, two-factor), not admin's."""
-    if request.user.is_authenticated and not request.user.is_staff:
+    if request.user.is_authenticated and not is_agent(request.user):
         # As admin's own login page did: say so (200), offer to switch accounts.
         return render(request, "account/not_staff.html")
     target = request.GET.get("next", "")

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics import selectors
 from analytics.api import serializers as s
-from support.selectors import is_manager
-
-
-class IsManager(BasePermission):
-    message = "Only managers can read analytics."
-
-    def has_permission(self, request, view):
-        return is_manager(request.user)
+from core.permissions import IsManager
 
 
 class _RangeView(APIView):

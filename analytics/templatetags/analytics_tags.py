@@ -1,6 +1,6 @@
 from django import template
 
-from support import selectors as support_selectors
+from core import roles
 
 register = template.Library()
 
@@ -8,4 +8,4 @@ register = template.Library()
 @register.filter
 def is_manager(user) -> bool:
     """{% if request.user|is_manager %}: may this user read the dashboards?"""
-    return support_selectors.is_manager(user)
+    return roles.is_manager(user)

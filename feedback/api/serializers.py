@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from config.serializers import StrictInputMixin
 from core import limits
+from core.roles import is_agent
 from feedback.models import FeatureRequest, FeatureRequestEvent, Vote
 
 
@@ -59,7 +60,7 @@ class FeatureRequestSerializer(serializers.ModelSerializer):
 
     def get_admin_notes(self, feature) -> str | None:
         request = self.context.get("request")
-        return feature.admin_notes if request and request.user.is_staff else None
+        return feature.admin_notes if request and is_agent(request.user) else None
 
 
 class FeatureRequestCreateSerializer(StrictInputMixin, serializers.Serializer):

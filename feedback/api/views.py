@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from config.filters import DjangoFilterBackend, StrictBooleanFilter
 from core.accounts import require_verified_email
+from core.roles import is_agent
 from feedback import selectors, services, throttling
 from feedback.api import serializers as s
 from feedback.models import FeatureRequest
@@ -77,7 +78,7 @@ class FeatureRequestViewSet(
         return Response(self.get_serializer(feature).data, status=code)
 
     def _staff_only(self):
-        if not self.request.user.is_staff:
+        if not is_agent(self.request.user):
             raise PermissionDenied("Only the team can do this.")
 
     @extend_schema(

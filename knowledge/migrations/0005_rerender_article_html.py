@@ -5,7 +5,7 @@ from django.db import migrations
 
 
 def rerender(apps, schema_editor):
-    from knowledge.text import render_markdown
+    from core.markdown import render_markdown
 
     Article = apps.get_model("knowledge", "Article")
     for article in Article.objects.only("pk", "body").iterator(chunk_size=200):

@@ -2,6 +2,7 @@ import django_filters
 from django.utils import timezone
 
 from config.filters import StrictBooleanFilter
+from core.roles import is_agent
 from support.models import Ticket, TicketChannel, TicketPriority, TicketStatus, TicketType
 
 
@@ -26,7 +27,7 @@ class TicketFilter(django_filters.FilterSet):
 
     def filter_mine(self, queryset, name, value):
         user = self.request.user
-        field = "assignee" if user.is_staff else "requester"
+        field = "assignee" if is_agent(user) else "requester"
         return queryset.filter(**{field: user}) if value else queryset.exclude(**{field: user})
 
     def filter_sla_breached(self, queryset, name, value):

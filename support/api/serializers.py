@@ -15,6 +15,7 @@ from rest_framework.authtoken.serializers import AuthTokenSerializer
 
 from config.serializers import StrictInputMixin
 from core import limits
+from core.roles import is_agent
 from support.models import (
     Attachment,
     Escalation,
@@ -26,7 +27,6 @@ from support.models import (
     TicketType,
     TrainingExample,
 )
-from support.selectors import is_agent
 
 User = get_user_model()
 
@@ -47,7 +47,7 @@ class MeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_roles(self, user) -> list[str]:
-        roles = ["customer"] if not user.is_staff else []
+        roles = [] if is_agent(user) else ["customer"]
         names = {group.name for group in user.groups.all()}
         if settings.AGENTS_GROUP in names:
             roles.append("agent")

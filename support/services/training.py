@@ -26,7 +26,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config.errors import Conflict, DomainError, NotPermitted
+from core.errors import Conflict, DomainError, NotPermitted
+from core.roles import is_agent
 from support import pii
 from support.models import DONE_STATUSES, Message, Ticket, TrainingExample
 
@@ -46,10 +47,6 @@ __all__ = [
 MIN_HARVEST_RATING = 4
 PUBLIC_REPLIERS = (Message.SenderKind.AI, Message.SenderKind.AGENT)
 Status = TrainingExample.Status
-
-
-def _is_staff(user) -> bool:
-    return bool(user and user.is_authenticated and user.is_staff)
 
 
 def ticket_people_names(ticket: Ticket) -> list[str]:
@@ -176,7 +173,7 @@ def training_example_edit(
 ) -> TrainingExample:
     """A reviewer corrects the anonymized texts; they are scanned again for personal data.
     Editing an approved example sends it back to review."""
-    if not _is_staff(actor):
+    if not is_agent(actor):
         raise NotPermitted("Only staff review training examples.")
     question, answer = (anonymized_question or "").strip(), (anonymized_answer or "").strip()
     if not question:
@@ -200,7 +197,7 @@ def training_example_edit(
 @transaction.atomic
 def training_example_approve(*, example: TrainingExample, actor, quality_score) -> TrainingExample:
     """Approve for training with a quality score (1–5). Refused while personal data remains."""
-    if not _is_staff(actor):
+    if not is_agent(actor):
         raise NotPermitted("Only staff review training examples.")
     try:
         quality_score = int(quality_score)
@@ -230,7 +227,7 @@ def training_example_approve(*, example: TrainingExample, actor, quality_score) 
 @transaction.atomic
 def training_example_reject(*, example: TrainingExample, actor, reason: str) -> TrainingExample:
     """Reject with a reason; a rejected example is never used or exported."""
-    if not _is_staff(actor):
+    if not is_agent(actor):
         raise NotPermitted("Only staff review training examples.")
     reason = (reason or "").strip()
     if not reason:

@@ -6,10 +6,12 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core import mail
 
-from config.errors import Conflict, DomainError, NotPermitted
+from core.errors import Conflict, DomainError, NotPermitted
+from core.models import OutboxItem
 from feedback import services, tasks
 from feedback.models import FeatureRequest, FeatureRequestEvent, Vote
 from feedback.weights import weight_for_mrr
+from support import services as support_services
 from tests.factories import CustomerFactory, OrganizationFactory
 
 UP, DOWN = Vote.Value.UP, Vote.Value.DOWN
@@ -234,12 +236,13 @@ def test_merge_refuses_itself_chains_and_customers(feature, customer, agent):
 # ---- revenue changes -----------------------------------------------------------------------
 
 
-def test_an_mrr_change_reweighs_the_organizations_votes(feature, colleague, org_a, run_effects):
+def test_an_mrr_change_reweighs_the_organizations_votes(
+    feature, colleague, org_a, manager, run_effects
+):
     services.vote_cast(request=feature, user=colleague, value=UP)  # two Acme votes
     assert counters(feature)[2] == 2 * weight_for_mrr(2000)
     with run_effects():
-        org_a.mrr = 9_900
-        org_a.save()
+        support_services.organization_update(organization=org_a, actor=manager, mrr=9_900)
     assert counters(feature)[2] == Decimal("6.0000")
     assert set(feature.votes.values_list("weight", flat=True)) == {Decimal("3.0000")}
     # Idempotent: running it again changes nothing.
@@ -247,10 +250,26 @@ def test_an_mrr_change_reweighs_the_organizations_votes(feature, colleague, org_
     assert counters(feature)[2] == Decimal("6.0000")
 
 
-def test_saving_an_organization_without_an_mrr_change_queues_nothing(org_a, run_effects):
+def test_a_revenue_change_schedules_the_reweigh_in_its_transaction(org_a, manager):
+    support_services.organization_update(organization=org_a, actor=manager, mrr=9_900)
+
+    item = OutboxItem.objects.get(task="feedback.tasks.reweigh_organization_votes")
+    assert item.args == [org_a.pk]
+
+
+def test_an_agent_who_is_not_a_manager_cannot_change_revenue(feature, org_a, agent, run_effects):
+    with pytest.raises(NotPermitted), run_effects() as effects:
+        support_services.organization_update(organization=org_a, actor=agent, mrr=9_900)
+    assert effects.callbacks == []
+    assert not OutboxItem.objects.filter(task="feedback.tasks.reweigh_organization_votes").exists()
+    assert counters(feature)[2] == weight_for_mrr(2000)
+
+
+def test_saving_an_organization_without_an_mrr_change_queues_nothing(org_a, manager, run_effects):
     with run_effects() as effects:
-        org_a.name = "Acme Corp"
-        org_a.save()
+        support_services.organization_update(
+            organization=org_a, actor=manager, name="Acme Corp", mrr=2000
+        )
     assert effects.callbacks == []
 
 

@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from config.errors import Conflict, DomainError
+from core.errors import Conflict, DomainError
 from knowledge import services
 from knowledge.models import Article, ArticleChunk, ArticleVote, KnowledgeBaseMetric
 from tests.factories import UserFactory

@@ -6,7 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
 from django.db.utils import DatabaseError
 
-from config.errors import Conflict, DomainError, NotPermitted
+from core.errors import Conflict, DomainError, NotPermitted
 from support import services
 from support.models import Message, SlaPolicy, TeamMembership, Ticket, TicketEvent
 from tests.factories import AgentFactory, SavedReplyFactory, TeamFactory

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from config.errors import Conflict, DomainError, NotPermitted
+from core.errors import Conflict, DomainError, NotPermitted
 from integrations.llm.local import LocalProvider
 from support import services, tasks
 from support.ai import pipeline

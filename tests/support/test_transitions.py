@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from config.errors import Conflict
+from core.errors import Conflict
 from support import services
 from support.models import ALLOWED_TRANSITIONS, Ticket, TicketEvent, TicketStatus
 

@@ -1,0 +1,42 @@
+"""A small in-process registry of domain events, so that an app can react to another's
+changes without being imported by it (support announces, feedback and bugfix listen).
+
+An app subscribes in its ``AppConfig.ready``::
+
+    events.subscribe("organization_revenue_changed", reweigh_votes)
+
+and the owning service announces inside its transaction::
+
+    events.announce("organization_revenue_changed", organization_id=org.pk)
+
+Handlers run synchronously, in the announcer's transaction: they write their own rows or
+schedule work through :func:`core.outbox.schedule_after_commit`, so a rollback undoes
+both. A handler's error propagates (the change is refused as a whole).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+_handlers: dict[str, list[Callable[..., None]]] = defaultdict(list)
+
+# The events announced today, each with its keyword arguments.
+KNOWN = {
+    "organization_revenue_changed": "organization_id",
+    "ticket_bug_confirmed": "ticket_id (triage confirmed a bug ticket)",
+}
+
+
+def subscribe(name: str, handler: Callable[..., None]) -> None:
+    if name not in KNOWN:
+        raise ValueError(f"Unknown domain event {name!r}; add it to core.events.KNOWN.")
+    if handler not in _handlers[name]:
+        _handlers[name].append(handler)
+
+
+def announce(name: str, **payload) -> None:
+    if name not in KNOWN:
+        raise ValueError(f"Unknown domain event {name!r}; add it to core.events.KNOWN.")
+    for handler in list(_handlers[name]):
+        handler(**payload)
