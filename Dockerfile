@@ -13,6 +13,7 @@ COPY support ./support
 COPY knowledge ./knowledge
 COPY feedback ./feedback
 COPY analytics ./analytics
+COPY bugfix ./bugfix
 COPY integrations ./integrations
 RUN pip install -c requirements.lock .
 COPY . .

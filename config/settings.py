@@ -107,6 +107,7 @@ LOCAL_APPS = [
     "knowledge",
     "feedback",
     "analytics",
+    "bugfix",
     "integrations",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS

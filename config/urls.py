@@ -6,7 +6,6 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config import health
-from integrations.github import webhooks as github_webhooks
 from support import views as support_views
 
 admin.site.site_header = "Helpdesk agent workspace"
@@ -21,10 +20,11 @@ handler404 = "config.middleware.page_not_found"
 handler500 = "config.middleware.server_error"
 
 api_urlpatterns = [
+    # bugfix first: it answers POST tickets/<reference>/github/ on support's resource.
+    path("", include("bugfix.api.urls")),
     path("", include("support.api.urls")),
     path("", include("knowledge.api.urls")),
     path("", include("feedback.api.urls")),
-    path("", include("integrations.api.urls")),
     path("analytics/", include("analytics.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its settings as a script file: no inline script under our CSP.
@@ -37,7 +37,7 @@ urlpatterns = [
     path("help/", include("knowledge.urls")),
     path("roadmap/", include("feedback.urls")),
     path("dashboards/", include("analytics.urls")),
-    path("integrations/github/webhook/", github_webhooks.webhook, name="github-webhook"),
+    path("", include("bugfix.urls")),  # GitHub's webhook: /integrations/github/webhook/
     path("health/", health.liveness, name="health"),
     path("health/ready/", health.readiness, name="health-ready"),
     # django-allauth: sign-in, sign-up, verification, reset, email change, two-factor.

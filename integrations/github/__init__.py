@@ -1,1 +1,2 @@
-"""GitHub: issues, branches, draft pull requests, webhooks (PyGithub)."""
+"""GitHub client adapter: PyGithub configured from settings, and GitHub's errors sorted
+into what to do next (``client``). The workflow that uses it lives in ``bugfix``."""

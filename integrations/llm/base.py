@@ -54,7 +54,9 @@ class LLMProvider(Protocol):
         on_partial: PartialCallback | None = None,
     ) -> Completion:
         """Ask for one structured result. ``context`` carries the same retrieved data the
-        messages quote, for providers that work on data rather than text (local).
+        messages quote, for providers that work on data rather than text (local), with
+        what the caller decided about it (retrieval strengths, thresholds): a provider
+        makes no business decision of its own.
 
         With ``on_partial``, the result is streamed: the callback receives the object
         parsed so far each time it grows (a string being written included, cut short),

@@ -5,6 +5,16 @@ retrieved passage (and names its article); its self-rating is the retrieval stre
 triage fields come from the agent's triage (rules plus nearest labelled examples). So the
 product works on a fresh machine and in tests, and honestly escalates what the help
 center does not cover. Asked to stream, it hands over its answer in one piece.
+
+It decides nothing of its own: the caller passes, in ``context``,
+
+- ``passages``: ``[{article_id, title, text, similarity, url, strength}]``, ``strength``
+  being the caller's retrieval strength (0..1) of that passage;
+- ``triage``: ``{ticket_type, priority, sentiment}``;
+- ``thresholds``: ``min_similarity`` (below it no passage is an answer: escalate) and
+  ``confident_at`` (from it on, no clarifying question is added).
+
+Missing values mean: no strength (0.0), every passage usable, never confident.
 """
 
 from __future__ import annotations
@@ -14,7 +24,6 @@ import time
 from integrations.llm.base import Completion, LLMError, Message, PartialCallback, check_shape
 
 MODEL = "local-extractive"
-MIN_SIMILARITY = 0.35
 
 
 class LocalProvider:
@@ -46,17 +55,16 @@ class LocalProvider:
         )
 
     def _answer(self, context: dict) -> dict:
-        from support.ai.confidence import retrieval_strength
-
         passages = sorted(context.get("passages", []), key=lambda p: -p["similarity"])
         triage = context.get("triage", {})
+        thresholds = context.get("thresholds", {})
         base = {
             "ticket_type": triage.get("ticket_type", "general"),
             "priority": triage.get("priority", "normal"),
             "sentiment": triage.get("sentiment", 0.0),
             "clarifying_question": "",
         }
-        if not passages or passages[0]["similarity"] < MIN_SIMILARITY:
+        if not passages or passages[0]["similarity"] < thresholds.get("min_similarity", 0.0):
             return {
                 **base,
                 "answer": "",
@@ -83,7 +91,7 @@ class LocalProvider:
             answer += "\n\n" + second["text"].split("\n\n", 1)[-1].strip()
         if best.get("url"):
             answer += f"\n\nThe full article: {best['url']}"
-        strength = retrieval_strength(best["similarity"])
+        strength = float(best.get("strength", 0.0))
         runner_up = next((p for p in passages[1:] if p["article_id"] != best["article_id"]), None)
         if runner_up is not None and best["similarity"] - runner_up["similarity"] < 0.02:
             strength *= 0.9  # two articles fit about equally: less sure which one helps
@@ -95,7 +103,7 @@ class LocalProvider:
             "needs_human": False,
             "needs_human_reason": "",
             "clarifying_question": ""
-            if strength >= 0.85
+            if strength >= thresholds.get("confident_at", float("inf"))
             else "Does this solve it? If not, tell us what you see and we'll take it from here.",
             "reasoning": f"Best match “{best['title']}” (similarity {best['similarity']:.2f}).",
         }

@@ -18,8 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.conf import settings
+
 UNRELATED_SIMILARITY = 0.30
 CLOSE_SIMILARITY = 0.70
+# Below this similarity no passage is taken as an answer: what the offline provider is
+# told (``provider_thresholds``), so that it escalates rather than quotes something far.
+ANSWERABLE_SIMILARITY = 0.35
 
 
 def retrieval_strength(best_similarity: float | None) -> float:
@@ -27,6 +32,16 @@ def retrieval_strength(best_similarity: float | None) -> float:
         return 0.0
     span = CLOSE_SIMILARITY - UNRELATED_SIMILARITY
     return max(0.0, min(1.0, (best_similarity - UNRELATED_SIMILARITY) / span))
+
+
+def provider_thresholds() -> dict[str, float]:
+    """The thresholds a provider that rates by retrieval (local) is given in its context:
+    ``min_similarity`` to answer at all, ``confident_at`` to skip the clarifying question
+    (the auto-resolve threshold of settings)."""
+    return {
+        "min_similarity": ANSWERABLE_SIMILARITY,
+        "confident_at": settings.HELPDESK_AI_AUTO_RESOLVE_AT,
+    }
 
 
 def citation_factor(cited: Iterable[int], retrieved: Iterable[int]) -> float:

@@ -25,12 +25,13 @@ import logging
 
 from django.db import transaction
 
+from core import events
 from integrations.llm import cost_usd, get_provider
 from knowledge.search import Scope
 from knowledge.services import ai_references_record
 from support import realtime, services
 from support.ai import planner
-from support.models import Escalation, Message, Ticket, TicketChannel, TicketStatus
+from support.models import Message, Ticket, TicketChannel, TicketStatus
 
 logger = logging.getLogger(__name__)
 S = TicketStatus
@@ -107,14 +108,7 @@ def _mark_responding(ticket_id: int) -> bool:
 
 
 def _give_up(ticket_id: int, reason: str) -> str:
-    with transaction.atomic():
-        ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
-        if ticket.status not in (S.ANALYZING, S.AI_RESPONDING):
-            return "superseded"  # a person has it already
-        services.ticket_escalate(
-            ticket=ticket, kind=Escalation.Kind.AI_UNAVAILABLE, reason=reason[:1000], actor_kind=AI
-        )
-    return "escalated"
+    return services.ticket_analysis_give_up(ticket_id=ticket_id, reason=reason)
 
 
 @transaction.atomic
@@ -156,11 +150,8 @@ def _apply(ticket_id: int, result: planner.Plan) -> str:
     if ticket.type == "general" and triage.ticket_type != "general":
         services.ticket_update(ticket=ticket, actor=None, actor_kind=AI, type=triage.ticket_type)
     if triage.ticket_type == "bug" and ticket.type == "bug":
-        # Triage confirms a bug: it goes to GitHub (issue, then maybe a draft fix).
-        from integrations import services as integration_services
-
-        if integration_services.github_enabled_for(ticket):
-            integration_services.github_link_request(ticket=ticket)
+        # Triage confirms a bug: whoever listens (GitHub, for one) acts in this transaction.
+        events.announce("ticket_bug_confirmed", ticket_id=ticket.pk)
     if triage.priority in ("high", "urgent") and ticket.priority in ("low", "normal"):
         services.ticket_change_priority(
             ticket=ticket, priority=triage.priority, actor=None, actor_kind=AI

@@ -144,8 +144,11 @@ def plan(
         passages=passages,
         examples=examples_for_prompt,
     )
+    # What a provider that works on data (local) needs, decisions included: each passage's
+    # retrieval strength and the thresholds, all ours (integrations decides nothing).
     context = {
-        "passages": passages,
+        "passages": [{**p, "strength": conf.retrieval_strength(p["similarity"])} for p in passages],
+        "thresholds": conf.provider_thresholds(),
         "triage": {
             "ticket_type": found.ticket_type,
             "priority": found.priority,

@@ -19,7 +19,7 @@ import urllib.request
 import pytest
 from rest_framework.authtoken.models import Token
 
-from integrations.models import GithubLink
+from bugfix.models import GithubLink
 from support.models import TrainingExample
 from tests.conftest import BASE_DIR, stop_process, subprocess_env
 from tests.factories import AgentFactory, CustomerFactory, ManagerFactory, SavedReplyFactory

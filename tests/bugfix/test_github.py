@@ -9,12 +9,11 @@ import pytest
 import responses
 from celery.exceptions import Retry
 
+from bugfix import automation, services, tasks
+from bugfix.models import GithubLink
 from core.models import OutboxItem
-from integrations import services
-from integrations.github import automation, tasks
-from integrations.github.client import classify
 from integrations.llm.anthropic import AnthropicProvider
-from integrations.models import GithubLink
+from integrations.llm.local import LocalProvider
 from support import services as support_services
 from tests.http_mock import MockRouter
 from tests.integrations import github_api as gh
@@ -151,17 +150,6 @@ def test_a_rate_limit_is_retried_at_its_reset_time(link, mock, monkeypatch):
     link.refresh_from_db()
     assert 110 <= countdowns[0] <= 121
     assert link.status == "pending" and "rate limit" in link.last_error and link.attempts == 1
-
-
-def test_a_secondary_rate_limit_uses_retry_after():
-    from github import GithubException
-
-    failure = classify(
-        GithubException(
-            429, gh.error(429, "You have exceeded a secondary rate limit."), {"Retry-After": "30"}
-        )
-    )
-    assert failure.retry_in == 30 and "rate limit" in failure.message
 
 
 def test_a_server_error_then_success(link, mock):
@@ -338,8 +326,6 @@ def test_workflow_files_are_never_touched(issued, mock):
 
 
 def test_the_local_provider_suggests_nothing(issued, mock):
-    from integrations.llm.local import LocalProvider
-
     link = automation.draft_pull_request(issued.pk, provider=LocalProvider())
     assert link.status == "issue_created" and "does not write code" in link.fix_explanation
     assert len(mock.calls) == 0
@@ -447,7 +433,6 @@ def test_a_customer_cannot_review_and_a_pr_is_reviewed_once(drafted, agent, cust
 def test_when_triage_confirms_a_bug_the_ticket_goes_to_github(
     kb, customer, django_capture_on_commit_callbacks
 ):
-    from integrations.llm.local import LocalProvider
     from support.ai import pipeline
 
     ticket = support_services.ticket_open(
@@ -461,12 +446,11 @@ def test_when_triage_confirms_a_bug_the_ticket_goes_to_github(
     link = GithubLink.objects.get(ticket=ticket)
     assert (link.repository, link.status) == (gh.REPO, "pending")
     # The issue is owed in the same transaction, through the outbox.
-    (item,) = OutboxItem.objects.filter(task="integrations.github.tasks.create_issue")
+    (item,) = OutboxItem.objects.filter(task="bugfix.tasks.create_issue")
     assert (item.args, item.status) == ([link.pk], "pending")
 
 
 def test_without_github_settings_triage_sends_nothing(kb, customer, settings):
-    from integrations.llm.local import LocalProvider
     from support.ai import pipeline
 
     settings.GITHUB_TOKEN = ""

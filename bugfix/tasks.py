@@ -1,4 +1,4 @@
-"""Celery tasks of the GitHub automation: thin, take a link id, idempotent.
+"""Celery tasks of bugfix (the GitHub automation): thin, take a link id, idempotent.
 
 A rate limit is retried at its reset time (``retry-after`` or ``x-ratelimit-reset``, at
 most ``HELPDESK_GITHUB_MAX_RATE_LIMIT_WAIT``), 5xx and network errors with backoff, up to
@@ -13,11 +13,10 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
+from bugfix import automation, services
+from bugfix.models import GithubLink
 from core.outbox import schedule_after_commit
-from integrations import services
-from integrations.github import automation
 from integrations.github.client import GithubFailure
-from integrations.models import GithubLink
 
 logger = logging.getLogger(__name__)
 MAX_RETRIES = 5

@@ -1,8 +1,8 @@
 from rest_framework import serializers
 
+from bugfix.models import GithubLink
 from config.serializers import StrictInputMixin
 from core import limits
-from integrations.models import GithubLink
 
 
 class GithubLinkSerializer(serializers.ModelSerializer):

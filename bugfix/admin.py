@@ -1,9 +1,11 @@
-"""Admin screens of integrations; every action calls a service.
+"""Admin screens of bugfix; every action calls a service.
 
 GitHub links: the review gate of AI-drafted fixes. "Ready for review" lists draft pull
 requests whose checks passed and that nobody reviewed; a link's page shows the issue, the
 PR, the AI's explanation and confidence, and the suggested change as a diff, with Approve
 (marks the PR ready for review on GitHub) and Reject (closes it, with the reason).
+
+Support's ticket list gets the bulk action "Send to GitHub as a bug" from here.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from config.errors import DomainError
-from integrations.github import automation
-from integrations.models import GithubDelivery, GithubLink
-from support.admin import AgentAccessMixin
+from bugfix import automation, services
+from bugfix.models import GithubDelivery, GithubLink
+from core.admin_mixins import AgentAccessMixin
+from core.errors import DomainError
+from core.roles import is_agent
+from support import admin as support_admin  # noqa: F401  (registers the Ticket admin first)
+from support.models import Ticket
 
 Status = GithubLink.Status
 
@@ -71,7 +76,7 @@ def file_diffs(link: GithubLink) -> list[dict]:
 
 @admin.register(GithubLink)
 class GithubLinkAdmin(AgentAccessMixin, admin.ModelAdmin):
-    change_form_template = "admin/integrations/githublink/change_form.html"
+    change_form_template = "admin/bugfix/githublink/change_form.html"
     list_display = (
         "ticket_ref",
         "repository",
@@ -122,7 +127,7 @@ class GithubLinkAdmin(AgentAccessMixin, admin.ModelAdmin):
             path(
                 "<int:pk>/review/",
                 self.admin_site.admin_view(self.review_view),
-                name="integrations_githublink_review",
+                name="bugfix_githublink_review",
             ),
             *super().get_urls(),
         ]
@@ -132,10 +137,10 @@ class GithubLinkAdmin(AgentAccessMixin, admin.ModelAdmin):
         extra = {
             "diffs": file_diffs(link),
             "link": link,
-            "can_review": request.user.is_staff
+            "can_review": is_agent(request.user)
             and link.status == Status.PR_DRAFTED
             and link.reviewed_at is None,
-            "review_url": reverse("admin:integrations_githublink_review", args=[link.pk]),
+            "review_url": reverse("admin:bugfix_githublink_review", args=[link.pk]),
         }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
@@ -157,7 +162,7 @@ class GithubLinkAdmin(AgentAccessMixin, admin.ModelAdmin):
                 if approved
                 else "Rejected: the pull request was closed on GitHub.",
             )
-        return HttpResponseRedirect(reverse("admin:integrations_githublink_change", args=[pk]))
+        return HttpResponseRedirect(reverse("admin:bugfix_githublink_change", args=[pk]))
 
 
 @admin.register(GithubDelivery)
@@ -180,3 +185,22 @@ class GithubDeliveryAdmin(AgentAccessMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# ---- support's ticket list: "Send to GitHub as a bug" ----------------------------------------
+# bugfix adds its bulk action to support's Ticket admin (support does not know bugfix).
+
+
+@admin.action(description="Send to GitHub as a bug")
+def send_to_github_action(modeladmin, request, queryset):
+    modeladmin._bulk(
+        request,
+        queryset,
+        "Sent to GitHub",
+        lambda t: services.ticket_send_to_github(ticket=t, actor=request.user),
+    )
+
+
+ticket_admin = admin.site.get_model_admin(Ticket)
+if send_to_github_action not in ticket_admin.actions:
+    ticket_admin.actions = (*ticket_admin.actions, send_to_github_action)

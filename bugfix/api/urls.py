@@ -1,10 +1,16 @@
 from django.urls import path
 
-from integrations.api import views
+from bugfix.api import views
 
 links = views.GithubLinkViewSet
 
 urlpatterns = [
+    # On support's ticket resource; bugfix answers it (support does not know bugfix).
+    path(
+        "tickets/<str:reference>/github/",
+        views.TicketSendToGithubView.as_view(),
+        name="api-ticket-github",
+    ),
     path("github-links/", links.as_view({"get": "list"}), name="api-github-link-list"),
     path(
         "github-links/<int:pk>/", links.as_view({"get": "retrieve"}), name="api-github-link-detail"

@@ -7,6 +7,10 @@ import re
 
 from django.conf import settings
 
+from knowledge.models import Article
+from support import pii
+from support.services import ticket_people_names
+
 MARKER = "<!-- helpdesk-ticket:{reference} -->"
 _STEP = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+(.+)$", re.M)
 _ENVIRONMENT = re.compile(
@@ -24,9 +28,6 @@ def marker(ticket) -> str:
 
 
 def _scrub(ticket, text: str) -> str:
-    from support import pii
-    from support.services import ticket_people_names
-
     return pii.anonymize(text, names=ticket_people_names(ticket))[0]
 
 
@@ -39,8 +40,6 @@ def issue_body(ticket) -> str:
     steps = _STEP.findall(description)
     environment = sorted({m.group().strip() for m in _ENVIRONMENT.finditer(description)})
     plan = ticket.organization.get_plan_display() if ticket.organization else "no organization"
-    from knowledge.models import Article
-
     cited = set()
     for ids in ticket.messages.filter(sender_kind="ai").values_list("article_ids", flat=True):
         cited.update(ids)

@@ -1,17 +1,18 @@
-"""GitHub links over the API, for staff: the same review gate as the admin."""
+"""GitHub links over the API, for staff: the same review gate as the admin; and
+"Send to GitHub" on a ticket (``POST /api/tickets/{reference}/github/``)."""
 
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, viewsets
+from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from integrations.api import serializers as s
-from integrations.github import automation
-from integrations.models import GithubLink
-from support.api.views import IsAgent
+from bugfix import automation, selectors, services
+from bugfix.api import serializers as s
+from core.permissions import IsAgent
+from support.selectors import ticket_list
 
 
 class GithubLinkViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -24,7 +25,7 @@ class GithubLinkViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     ordering = ["-updated_at"]
 
     def get_queryset(self):
-        return GithubLink.objects.select_related("ticket")
+        return selectors.github_link_list()
 
     def _review(self, request, approved: bool):
         data = s.ReviewSerializer(data=request.data)
@@ -48,3 +49,24 @@ class GithubLinkViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def reject(self, request, pk=None):
         """Close the pull request on GitHub; ``note`` (the reason) is required."""
         return self._review(request, approved=False)
+
+
+class TicketSendToGithubView(generics.GenericAPIView):
+    """Send a ticket to GitHub as a bug (agents only). The ticket is one the caller may
+    see (support's ``ticket_list``), by reference; any other answers 404."""
+
+    permission_classes = [IsAuthenticated, IsAgent]
+    serializer_class = s.GithubLinkSerializer
+    lookup_field = "reference"
+
+    def get_queryset(self):
+        return ticket_list(user=self.request.user)
+
+    @extend_schema(
+        request=None,
+        responses={202: s.GithubLinkSerializer},
+        description="Mark the ticket as a bug and send it to GitHub (issue, then a draft fix).",
+    )
+    def post(self, request, reference=None):
+        link = services.ticket_send_to_github(ticket=self.get_object(), actor=request.user)
+        return Response(self.get_serializer(link).data, status=status.HTTP_202_ACCEPTED)

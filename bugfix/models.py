@@ -1,4 +1,7 @@
-"""Models of integrations; each model's docstring defines its domain term."""
+"""Models of bugfix; each model's docstring defines its domain term.
+
+The tables were created by ``integrations`` (migrations 0001-0002 there) and moved here
+with their rows; bugfix's first migration only takes over the state."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The GitHub side of a bug ticket, through PyGithub: create the issue, draft a fix as a
 pull request, and carry out a person's review. Each function reads the link, talks to
-GitHub, and records the answer through ``integrations.services``; errors come out as
+GitHub, and records the answer through ``bugfix.services``; errors come out as
 :class:`~integrations.github.client.GithubFailure` for the caller to retry or record.
 
 Safety rules kept here: the fix goes to a branch of its own (``helpdesk/ticket-<ref>``),
@@ -18,12 +18,11 @@ from datetime import timedelta
 from django.conf import settings
 from github import GithubException, UnknownObjectException
 
-from config.errors import DomainError
-from integrations import services
-from integrations.github import content
+from bugfix import content, services
+from bugfix.models import GithubLink
+from core.errors import DomainError
 from integrations.github.client import GithubFailure, classify, repository
-from integrations.llm import Message
-from integrations.models import GithubLink
+from integrations.llm import LLMError, Message, get_provider
 
 logger = logging.getLogger(__name__)
 Status = GithubLink.Status
@@ -154,8 +153,6 @@ def draft_pull_request(link_id: int, *, provider=None) -> GithubLink:
     """Ask the LLM for a fix; at or above ``HELPDESK_GITHUB_FIX_MIN_CONFIDENCE`` commit it
     to the link's own branch and open a draft PR linked to the issue, else keep it as a
     suggestion. Re-running reuses the branch, the files already written and an open PR."""
-    from integrations.llm import LLMError, get_provider
-
     link = GithubLink.objects.select_related("ticket__organization").get(pk=link_id)
     if link.status != Status.ISSUE_CREATED or link.pr_number:
         return link

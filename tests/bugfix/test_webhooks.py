@@ -10,8 +10,8 @@ import pytest
 import responses
 from rest_framework.test import APIClient
 
-from integrations import services
-from integrations.models import GithubDelivery
+from bugfix import services
+from bugfix.models import GithubDelivery
 from support import services as support_services
 from tests.integrations import github_api as gh
 
@@ -188,7 +188,7 @@ def test_links_are_for_staff_only(client, link, customer, agent):
     ticket_url = f"/api/tickets/{link.ticket.reference}/github/"
     assert api.post(ticket_url).status_code == 403
     client.force_login(customer)
-    assert client.get(f"/admin/integrations/githublink/{link.pk}/change/").status_code == 302
+    assert client.get(f"/admin/bugfix/githublink/{link.pk}/change/").status_code == 302
     api.force_authenticate(agent)
     rows = api.get("/api/github-links/").json()["results"]
     assert [r["pr_number"] for r in rows] == [1348]
@@ -219,9 +219,9 @@ def test_the_review_screen_shows_the_diff_and_approves(client, link, agent):
     )
     services.link_record_checks(link_id=link.pk, state="passed")
     client.force_login(agent)
-    listing = client.get("/admin/integrations/githublink/", {"review": "ready"})
+    listing = client.get("/admin/bugfix/githublink/", {"review": "ready"})
     assert list(listing.context["cl"].result_list) == [link]
-    page = client.get(f"/admin/integrations/githublink/{link.pk}/change/").content.decode()
+    page = client.get(f"/admin/bugfix/githublink/{link.pk}/change/").content.decode()
     assert '<div class="del">-a = 1</div>' in page and '<div class="add">+a = 2</div>' in page
     with responses.RequestsMock() as mock:
         mock.get(f"{gh.M}/pulls/1348", json=gh.pull(1348))
@@ -237,7 +237,7 @@ def test_the_review_screen_shows_the_diff_and_approves(client, link, agent):
             },
         )
         response = client.post(
-            f"/admin/integrations/githublink/{link.pk}/review/", {"decision": "approve"}
+            f"/admin/bugfix/githublink/{link.pk}/review/", {"decision": "approve"}
         )
     assert response.status_code == 302
     link.refresh_from_db()

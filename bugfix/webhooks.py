@@ -23,8 +23,8 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from integrations import services
-from integrations.models import GithubDelivery, GithubLink
+from bugfix import services
+from bugfix.models import GithubDelivery, GithubLink
 
 logger = logging.getLogger(__name__)
 Checks = GithubLink.Checks

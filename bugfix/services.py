@@ -1,10 +1,11 @@
-"""Every write of integrations: one function per state change, one transaction each.
+"""Every write of bugfix: one function per state change, one transaction each.
 
 The GitHub link of a ticket moves ``pending → issue_created → pr_drafted → pr_merged |
 pr_rejected``, or to ``failed`` with the reason in ``last_error`` (a later request starts it
 again). Each step writes a team-only ticket event. The calls to GitHub itself happen in
-``integrations.github.automation`` (from tasks or the review screens), outside these
-transactions; these functions record what GitHub answered.
+``bugfix.automation`` (from tasks or the review screens), outside these transactions;
+these functions record what GitHub answered. A person's "Send to GitHub" (admin, API) is
+:func:`ticket_send_to_github`; triage's confirmed bug arrives through ``subscribers``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from config.errors import Conflict, DomainError, NotPermitted
+from bugfix.models import GithubLink
+from core.errors import Conflict, DomainError, NotPermitted
 from core.outbox import schedule_after_commit
-from integrations.models import GithubLink
+from core.roles import is_agent
 from support import events
-from support.models import DONE_STATUSES, Message, Ticket, TicketEvent
+from support import services as support_services
+from support.models import DONE_STATUSES, Message, Ticket, TicketEvent, TicketType
 
 logger = logging.getLogger(__name__)
 Status = GithubLink.Status
@@ -44,7 +47,7 @@ def _locked(link_id: int) -> GithubLink:
 def github_link_request(*, ticket: Ticket, actor=None) -> GithubLink:
     """Send a bug ticket to GitHub: the link is made once per ticket and the issue is
     created by a task after commit. Asking again after a failure starts over."""
-    if actor is not None and not actor.is_staff:
+    if actor is not None and not is_agent(actor):
         raise NotPermitted("Only the team sends tickets to GitHub.")
     repository = repository_for(ticket)
     if not settings.GITHUB_TOKEN or not repository:
@@ -63,8 +66,18 @@ def github_link_request(*, ticket: Ticket, actor=None) -> GithubLink:
         link.save(update_fields=["status", "last_error", "attempts", "updated_at"])
     if created or restart:
         task = "draft_pull_request" if link.issue_number else "create_issue"
-        schedule_after_commit(f"integrations.github.tasks.{task}", link.pk)
+        schedule_after_commit(f"bugfix.tasks.{task}", link.pk)
     return link
+
+
+@transaction.atomic
+def ticket_send_to_github(*, ticket: Ticket, actor) -> GithubLink:
+    """A person sends a ticket to GitHub (admin action, API): it becomes a bug if it is
+    not one, and its link is requested, in one transaction, so a refused request (GitHub
+    not configured, an actor outside the team) leaves the ticket's type as it was."""
+    if ticket.type != TicketType.BUG:
+        ticket = support_services.ticket_update(ticket=ticket, actor=actor, type=TicketType.BUG)
+    return github_link_request(ticket=ticket, actor=actor)
 
 
 @transaction.atomic
@@ -136,7 +149,7 @@ def link_record_failure(*, link_id: int, message: str, final: bool) -> GithubLin
 
 
 def link_check_reviewable(link: GithubLink, actor) -> None:
-    if not (actor and actor.is_staff):
+    if not is_agent(actor):
         raise NotPermitted("Only the team reviews suggested fixes.")
     if link.status != Status.PR_DRAFTED:
         raise Conflict(f"There is no draft pull request to review ({link.get_status_display()}).")
@@ -167,8 +180,6 @@ def link_record_review(*, link_id: int, actor, approved: bool, note: str = "") -
 def link_pull_request_closed(*, link_id: int, merged: bool) -> GithubLink:
     """GitHub says the PR was closed: merged (the ticket is resolved, with a message to the
     customer) or not (the fix is rejected; the ticket stays with the team)."""
-    from support import services as support_services
-
     link = _locked(link_id)
     if link.status in (Status.PR_MERGED, Status.PR_REJECTED) and (
         (link.status == Status.PR_MERGED) == merged

@@ -1,0 +1,1 @@
+"""REST API of bugfix: serializers, views and urls (thin)."""

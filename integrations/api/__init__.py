@@ -1,1 +1,0 @@
-"""REST API of integrations: serializers, views and urls (thin)."""

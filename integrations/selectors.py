@@ -1,1 +1,0 @@
-"""Non-trivial reads of integrations: functions returning QuerySets."""
