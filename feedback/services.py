@@ -16,8 +16,9 @@ from django.db.models import Case, Count, DecimalField, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from config.errors import Conflict, DomainError, NotPermitted
+from core.errors import Conflict, DomainError, NotPermitted
 from core.outbox import schedule_after_commit
+from core.roles import is_agent
 from feedback.models import FeatureRequest, FeatureRequestEvent, Vote
 from feedback.weights import weight_for_mrr, weight_for_user
 
@@ -25,10 +26,6 @@ Status = FeatureRequest.Status
 TITLE_MIN, TITLE_MAX = 5, 200
 DESCRIPTION_MAX = 10_000
 SCORE = DecimalField(max_digits=14, decimal_places=4)
-
-
-def _is_staff(user) -> bool:
-    return bool(user and user.is_authenticated and user.is_staff)
 
 
 def _clean_text(*, title: str, description: str) -> tuple[str, str]:
@@ -107,7 +104,7 @@ def vote_cast(*, request: FeatureRequest, user, value: int) -> Vote:
         raise Conflict(f"This request was merged into #{request.merged_into_id}; vote there.")
     if not request.is_votable:
         raise Conflict(f"Voting is closed: the request is {request.get_status_display().lower()}.")
-    if not request.is_public and request.author_id != user.pk and not user.is_staff:
+    if not request.is_public and request.author_id != user.pk and not is_agent(user):
         raise NotPermitted("You cannot vote on this request.")
 
     organization, weight = weight_for_user(user)
@@ -185,7 +182,7 @@ def request_change_status(
 ) -> FeatureRequestEvent:
     """Move a request to another status, write its changelog entry and email its voters
     (once each, after commit)."""
-    if not _is_staff(actor):
+    if not is_agent(actor):
         raise NotPermitted("Only the team changes a request's status.")
     if status not in Status.values:
         raise DomainError(f"Unknown status {status!r}.", field="status")
@@ -215,7 +212,7 @@ def request_merge(*, duplicate: FeatureRequest, survivor: FeatureRequest, actor)
     """Fold a duplicate into its survivor: votes move (one per user: where someone voted on
     both, the survivor's vote stays), weights are recomputed from today's MRR, both
     requests' counters are recounted, related tickets move, and both changelogs say so."""
-    if not _is_staff(actor):
+    if not is_agent(actor):
         raise NotPermitted("Only the team merges requests.")
     if duplicate.pk == survivor.pk:
         raise DomainError("A request cannot be merged into itself.", field="survivor")
@@ -254,6 +251,11 @@ def request_merge(*, duplicate: FeatureRequest, survivor: FeatureRequest, actor)
     )
     survivor.refresh_from_db()
     return survivor
+
+
+def status_change_mark_notified(*, event_id: int) -> None:
+    """The voters were told about this status change (``notify_status_change``)."""
+    FeatureRequestEvent.objects.filter(pk=event_id).update(notified_at=timezone.now())
 
 
 @transaction.atomic

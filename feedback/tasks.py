@@ -6,7 +6,6 @@ import logging
 import smtplib
 
 from celery import shared_task
-from django.utils import timezone
 
 from feedback import notifications, services
 from feedback.models import FeatureRequestEvent
@@ -35,7 +34,7 @@ def notify_status_change(event_id: int) -> int:
         logger.info("status change %s already notified", event_id)
         return 0
     sent = notifications.status_changed(event)
-    FeatureRequestEvent.objects.filter(pk=event_id).update(notified_at=timezone.now())
+    services.status_change_mark_notified(event_id=event_id)
     return sent
 
 

@@ -48,14 +48,13 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
-from config.errors import DomainError
 from core import accounts, limits
+from core.errors import DomainError
 from support import budget, realtime, selectors, services
-from support.models import Escalation, Ticket, TicketChannel, TicketStatus
+from support.models import Ticket, TicketChannel
 
 logger = logging.getLogger(__name__)
 
@@ -367,22 +366,9 @@ def chat_reply(user, ticket_id: int, body: str):
 
 
 @database_sync_to_async
-@transaction.atomic
-def chat_escalate(user, ticket_id: int, reason: str) -> None:
+def chat_hand_over(user, ticket_id: int, reason: str) -> None:
     ticket = selectors.ticket_list(user=user).get(pk=ticket_id)
-    if ticket.status == TicketStatus.ESCALATED:
-        raise DomainError("A person from the team already has this chat.", code="already_escalated")
-    if ticket.status == TicketStatus.RESOLVED:
-        # The AI's answer did not settle it after all: back to work, straight to people.
-        ticket = services.ticket_reopen(
-            ticket=ticket, actor=user, reason="the customer asked for a person in the chat"
-        )
-    services.ticket_escalate(
-        ticket=ticket,
-        kind=Escalation.Kind.CUSTOMER_REQUESTED,
-        reason=reason or "The customer asked for a person in the chat.",
-        actor=user,
-    )
+    services.chat_hand_over(ticket=ticket, actor=user, reason=reason)
 
 
 # ======================================================================================
@@ -550,5 +536,5 @@ class ChatConsumer(LiveConsumer):
         reason = content.get("reason") if isinstance(content.get("reason"), str) else ""
         if await self.too_long("reason", reason, limits.REASON, action="human"):
             return
-        await chat_escalate(self.user, self.ticket.pk, reason.strip())
+        await chat_hand_over(self.user, self.ticket.pk, reason.strip())
         await self.send_json({"type": "handed_over", "ticket": self.ticket.reference})

@@ -129,8 +129,7 @@ def sweep_stuck_tickets(stuck_minutes: int = 10) -> dict:
     from django.utils import timezone
 
     from core.models import OutboxItem
-    from core.outbox import schedule_after_commit
-    from support.ai.pipeline import _give_up
+    from support import services
 
     cutoff = timezone.now() - timedelta(minutes=stuck_minutes)
     # An analysis the outbox still owes (broker away, a dead worker's lease running out)
@@ -142,12 +141,16 @@ def sweep_stuck_tickets(stuck_minutes: int = 10) -> dict:
     stuck = list(
         candidates.filter(status__in=["analyzing", "ai_responding"]).values_list("pk", flat=True)
     )
-    for ticket_id in stuck:
-        _give_up(ticket_id, "AI unavailable: the analysis did not finish in time.")
+    escalated = sum(
+        services.ticket_analysis_give_up(
+            ticket_id=ticket_id, reason="AI unavailable: the analysis did not finish in time."
+        )
+        == "escalated"
+        for ticket_id in stuck
+    )
     waiting = list(candidates.filter(status="new").values_list("pk", flat=True)[:500])
-    for ticket_id in waiting:
-        schedule_after_commit(analyze_ticket, ticket_id)
-    return {"escalated": len(stuck), "requeued": len(waiting)}
+    requeued = sum(services.ticket_analysis_requeue(ticket_id=ticket_id) for ticket_id in waiting)
+    return {"escalated": escalated, "requeued": requeued}
 
 
 @shared_task(acks_late=True)

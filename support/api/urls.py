@@ -31,7 +31,6 @@ urlpatterns = [
             ("rate", "rate"),
             ("assign", "assign"),
             ("apply_saved_reply", "saved-reply"),
-            ("send_to_github", "github"),
         ]
     ],
     path(

@@ -5,31 +5,23 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from config.throttling import ScopedRateThrottle
 from core.accounts import require_verified_email
-from integrations.api.serializers import GithubLinkSerializer
+from core.permissions import IsAgent
 from support import budget, selectors, services
 from support.adapters import lockout_response, second_factor_error
 from support.api import serializers as s
 from support.api.filters import TicketFilter
 from support.models import Escalation, Message, TicketChannel, TicketEvent, TrainingExample
-
-
-class IsAgent(BasePermission):
-    message = "Only support staff can do this."
-
-    def has_permission(self, request, view):
-        return selectors.is_agent(request.user)
 
 
 class ApiRootView(APIView):
@@ -89,8 +81,7 @@ class TokenView(ObtainAuthToken):
         refusal = second_factor_error(user, serializer.validated_data.get("otp"))
         if refusal:
             raise ValidationError({"otp": [refusal]})
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        return Response({"token": services.api_token_issue(user=user)})
 
 
 class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -115,7 +106,6 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             "reopen",
             "assign",
             "apply_saved_reply",
-            "send_to_github",
         }:
             return [IsAuthenticated(), IsAgent()]
         return [IsAuthenticated()]
@@ -160,17 +150,13 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def partial_update(self, request, reference=None):
         ticket = self.get_object()
         data = self._input(s.TicketUpdateSerializer)
-        if "priority" in data:
-            ticket = services.ticket_change_priority(
-                ticket=ticket, priority=data["priority"], actor=request.user
-            )
-        if "subject" in data or "type" in data:
-            ticket = services.ticket_update(
-                ticket=ticket,
-                actor=request.user,
-                subject=data.get("subject"),
-                type=data.get("type"),
-            )
+        ticket = services.ticket_edit(
+            ticket=ticket,
+            actor=request.user,
+            subject=data.get("subject"),
+            type=data.get("type"),
+            priority=data.get("priority"),
+        )
         return self._out(ticket)
 
     @extend_schema(request=s.EscalateSerializer, responses={201: s.EscalationSerializer})
@@ -221,21 +207,6 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
                 ticket=ticket, actor=request.user, rating=data["rating"], comment=data["comment"]
             )
         )
-
-    @extend_schema(
-        request=None,
-        responses={202: GithubLinkSerializer},
-        description="Mark the ticket as a bug and send it to GitHub (issue, then a draft fix).",
-    )
-    @action(detail=True, methods=["post"], url_path="github")
-    def send_to_github(self, request, reference=None):
-        from integrations import services as integration_services
-
-        ticket = self.get_object()
-        if ticket.type != "bug":
-            ticket = services.ticket_update(ticket=ticket, actor=request.user, type="bug")
-        link = integration_services.github_link_request(ticket=ticket, actor=request.user)
-        return Response(GithubLinkSerializer(link).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=s.AssignSerializer, responses=s.TicketSerializer)
     @action(detail=True, methods=["post"])

@@ -1,9 +1,18 @@
-"""Every write of support: one function per state change.
+"""Every write of support: one function per state change, named ``<entity>_<verb>``.
 
-``tickets`` holds the ticket lifecycle (open, reply, assign, escalate, resolve, rate …);
-``training`` the training loop (harvest, review, reuse). Both are re-exported here, so
-callers write ``from support import services`` and ``services.ticket_open(...)``.
+- ``tickets``: the ticket's life (open, reply, assign, edit, escalate, hand a chat over,
+  resolve, close, reopen, rate, ask the AI again);
+- ``training``: the training loop (harvest, review, reuse);
+- ``organizations``: organizations and their people (revenue changes are announced);
+- ``desk``: the desk's setup (saved replies, teams and members, SLA policies);
+- ``accounts``: customers signing up, API tokens.
+
+Each module lists its services in ``__all__``; all are re-exported here, so callers
+write ``from support import services`` and ``services.ticket_open(...)``.
 """
 
+from support.services.accounts import *  # noqa: F403
+from support.services.desk import *  # noqa: F403
+from support.services.organizations import *  # noqa: F403
 from support.services.tickets import *  # noqa: F403
 from support.services.training import *  # noqa: F403

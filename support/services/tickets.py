@@ -1,10 +1,13 @@
-"""Every write of support: one function per action on a ticket.
+"""The ticket's life: one function per action on a ticket (open, reply, assign, edit,
+escalate, hand a chat over, resolve, close, reopen, rate, ask the AI again).
 
 Each function runs in one transaction, locks the ticket row (the AI worker and a person
 can act at once), checks the status change against ``ALLOWED_TRANSITIONS``, writes its
-``TicketEvent`` rows, and schedules side effects (live updates, emails, tasks) only
-after commit, through ``after_commit``. Illegal actions raise ``DomainError`` /
-``Conflict`` and change nothing.
+``TicketEvent`` rows, and schedules side effects only after commit: live updates, emails
+and the AI's analysis through ``support.side_effects.after_commit``, other tasks through
+``core.outbox.schedule_after_commit``. A function that combines others (a reply that
+resolves, a chat handed over) runs them in its one transaction. Illegal actions raise
+``DomainError`` / ``Conflict`` / ``NotPermitted`` and change nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config.errors import Conflict, DomainError, NotPermitted
+from core.errors import Conflict, DomainError, NotPermitted
+from core.outbox import schedule_after_commit
+from core.roles import is_agent
 from support import events
 from support.models import (
     ALLOWED_TRANSITIONS,
@@ -44,6 +49,38 @@ from support.models import (
     TicketType,
 )
 from support.side_effects import after_commit
+
+__all__ = [
+    "AI_ANALYSIS",
+    "AI_DRAFT",
+    "ALLOWED_ATTACHMENT_TYPES",
+    "DEFAULT_SLA_HOURS",
+    "AiMetadata",
+    "chat_hand_over",
+    "message_add",
+    "message_reply",
+    "saved_reply_apply",
+    "saved_reply_render",
+    "sla_hours",
+    "team_for",
+    "ticket_analysis_give_up",
+    "ticket_analysis_requeue",
+    "ticket_assign",
+    "ticket_change_priority",
+    "ticket_close",
+    "ticket_edit",
+    "ticket_escalate",
+    "ticket_notification_failed",
+    "ticket_open",
+    "ticket_rate",
+    "ticket_record_ai_assessment",
+    "ticket_reopen",
+    "ticket_request_ai",
+    "ticket_resolve",
+    "ticket_set_status",
+    "ticket_update",
+    "validate_attachments",
+]
 
 S = TicketStatus
 SenderKind = Message.SenderKind
@@ -267,10 +304,10 @@ def message_add(
     if not body:
         raise DomainError("Write a message.", field="body")
     if sender_kind is None:
-        sender_kind = SenderKind.AGENT if author and author.is_staff else SenderKind.CUSTOMER
+        sender_kind = SenderKind.AGENT if is_agent(author) else SenderKind.CUSTOMER
     if is_internal and sender_kind == SenderKind.CUSTOMER:
         raise NotPermitted("Customers cannot write internal notes.")
-    if sender_kind == SenderKind.CUSTOMER and author is not None and author.is_staff:
+    if sender_kind == SenderKind.CUSTOMER and is_agent(author):
         raise NotPermitted("Staff reply as agents, not as the customer.")
     files = validate_attachments(attachments)
 
@@ -321,6 +358,29 @@ def _ai_fields(ai: AiMetadata) -> dict:
         "ai_reasoning": ai.reasoning,
         "ai_decision": ai.decision,
     }
+
+
+@transaction.atomic
+def message_reply(
+    *,
+    ticket: Ticket,
+    author,
+    body: str,
+    is_internal: bool = False,
+    attachments: Iterable[UploadedFile] = (),
+    resolve: bool = False,
+) -> Message:
+    """The agent workspace's reply box: a reply or an internal note and, with
+    ``resolve``, the ticket resolved with the reply: all or nothing, so a ticket that
+    cannot be resolved (already resolved, closed) keeps no reply either."""
+    if resolve and is_internal:
+        raise DomainError("An internal note does not resolve the ticket.", field="resolve")
+    message = message_add(
+        ticket=ticket, author=author, body=body, is_internal=is_internal, attachments=attachments
+    )
+    if resolve:
+        ticket_resolve(ticket=message.ticket, actor=author)
+    return message
 
 
 # ======================================================================================
@@ -395,7 +455,7 @@ def ticket_record_ai_assessment(
 @transaction.atomic
 def ticket_assign(*, ticket: Ticket, assignee, actor) -> Ticket:
     """Give the ticket to ``assignee`` (a staff user), or to nobody with None."""
-    if assignee is not None and not (assignee.is_active and assignee.is_staff):
+    if assignee is not None and not is_agent(assignee):
         raise DomainError("Tickets can only be assigned to active staff.", field="assignee")
     ticket = _lock(ticket)
     if ticket.assignee_id == getattr(assignee, "pk", None):
@@ -467,6 +527,36 @@ def ticket_update(
         changed.append("type")
     if changed:
         ticket.save(update_fields=[*changed, "updated_at"])
+    return ticket
+
+
+@transaction.atomic
+def ticket_edit(
+    *,
+    ticket: Ticket,
+    actor,
+    subject: str | None = None,
+    type: str | None = None,
+    priority: str | None = None,
+    actor_kind=None,
+) -> Ticket:
+    """Correct the subject, the type and the priority at once (the API's PATCH): every
+    value is checked before anything changes, and the changes commit together, with the
+    events ``ticket_change_priority`` and ``ticket_update`` write (None: left as it is)."""
+    if priority is not None:
+        _choice(priority, TicketPriority, "priority")
+    if type is not None:
+        _choice(type, TicketType, "type")
+    if subject is not None and not subject.strip():
+        raise DomainError("The subject cannot be empty.", field="subject")
+    if priority is not None:
+        ticket = ticket_change_priority(
+            ticket=ticket, priority=priority, actor=actor, actor_kind=actor_kind
+        )
+    if subject is not None or type is not None:
+        ticket = ticket_update(
+            ticket=ticket, actor=actor, subject=subject, type=type, actor_kind=actor_kind
+        )
     return ticket
 
 
@@ -546,6 +636,28 @@ def ticket_escalate(
     events.escalated_event(ticket=ticket, actor=actor, escalation=escalation, actor_kind=actor_kind)
     after_commit("escalated", ticket_id=ticket.pk, escalation_id=escalation.pk)
     return escalation
+
+
+@transaction.atomic
+def chat_hand_over(*, ticket: Ticket, actor, reason: str = "") -> Escalation:
+    """The chat's "talk to a human": the customer hands their chat to people. A resolved
+    chat is reopened first (the AI's answer did not settle it after all), then escalated
+    as ``customer_requested``; a chat people already have is refused."""
+    ticket = _lock(ticket)
+    if actor is None or actor.pk != ticket.requester_id:
+        raise NotPermitted("Only the customer of this chat can ask for a person.")
+    if ticket.status == S.ESCALATED:
+        raise DomainError("A person from the team already has this chat.", code="already_escalated")
+    if ticket.status == S.RESOLVED:
+        ticket = ticket_reopen(
+            ticket=ticket, actor=actor, reason="the customer asked for a person in the chat"
+        )
+    return ticket_escalate(
+        ticket=ticket,
+        kind=Escalation.Kind.CUSTOMER_REQUESTED,
+        reason=(reason or "").strip() or "The customer asked for a person in the chat.",
+        actor=actor,
+    )
 
 
 def _settle(ticket: Ticket, status: str, *, stamp: str, actor, actor_kind) -> Ticket:
@@ -636,36 +748,61 @@ def ticket_rate(*, ticket: Ticket, actor, rating, comment: str = "") -> Ticket:
 
 
 # ======================================================================================
-# Customers
+# The AI agent, asked again
 # ======================================================================================
+
+AI_ANALYSIS, AI_DRAFT = "analysis", "draft"
 
 
 @transaction.atomic
-def customer_register(
-    *,
-    username: str,
-    email: str,
-    password: str,
-    first_name: str = "",
-    last_name: str = "",
-    organization=None,
-    is_org_admin: bool = False,
-):
-    """Create a customer account and its profile."""
-    from django.contrib.auth import get_user_model
+def ticket_request_ai(*, ticket: Ticket, actor) -> str:
+    """An agent asks the AI again ("Re-run AI"). A new ticket nobody has taken is
+    analyzed anew (the AI may answer the customer); any other gets the AI's draft as an
+    internal note for the people on it. Returns ``AI_ANALYSIS`` or ``AI_DRAFT``.
 
-    User = get_user_model()
-    if User.objects.filter(username__iexact=username).exists():
-        raise DomainError("This username is taken.", field="username")
-    user = User.objects.create_user(
-        username=username,
-        email=email,
-        password=password,
-        first_name=first_name,
-        last_name=last_name,
+    Writes no event of its own: the request changes nothing on the ticket, and what the
+    AI then does (a status change, the draft note) writes its events.
+    """
+    if not is_agent(actor):
+        raise NotPermitted("Only staff can ask the AI again.")
+    ticket = _lock(ticket)
+    if ticket.status == S.NEW and ticket.assignee_id is None:
+        schedule_after_commit("support.tasks.analyze_ticket", ticket.pk)
+        return AI_ANALYSIS
+    schedule_after_commit("support.tasks.draft_answer", ticket.pk)
+    return AI_DRAFT
+
+
+@transaction.atomic
+def ticket_analysis_give_up(*, ticket_id: int, reason: str) -> str:
+    """The analysis of a ticket did not finish (it failed, or it is stuck): escalate it
+    as "AI unavailable", unless a person has moved it on meanwhile. Returns
+    ``"escalated"`` or ``"superseded"``."""
+    ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+    if ticket.status not in (S.ANALYZING, S.AI_RESPONDING):
+        return "superseded"  # a person has it already
+    ticket_escalate(
+        ticket=ticket,
+        kind=Escalation.Kind.AI_UNAVAILABLE,
+        reason=reason[:1000],
+        actor_kind=events.TicketEvent.ActorKind.AI,
     )
-    CustomerProfile.objects.create(user=user, organization=organization, is_org_admin=is_org_admin)
-    return user
+    return "escalated"
+
+
+@transaction.atomic
+def ticket_analysis_requeue(*, ticket_id: int) -> bool:
+    """Queue the AI's analysis again for a new ticket whose analysis never started (the
+    stuck-ticket sweep); False when the ticket is no longer new."""
+    if not Ticket.objects.filter(pk=ticket_id, status=S.NEW).exists():
+        return False
+    schedule_after_commit("support.tasks.analyze_ticket", ticket_id)
+    return True
+
+
+# ======================================================================================
+# Notifications
+# ======================================================================================
 
 
 @transaction.atomic

@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from support import services
-from support.models import Ticket, TicketEvent
+from support.models import Organization, SavedReply, Team, TeamMembership, Ticket, TicketEvent
 from tests.factories import CustomerFactory, SavedReplyFactory
 
 CHANGELIST = "/admin/support/ticket/"
@@ -175,3 +175,166 @@ def test_bulk_assign_to_me(client, agent, customer):
     )
 
     assert Ticket.objects.filter(assignee=agent).count() == 3
+
+
+@pytest.mark.django_db
+def test_reply_and_resolve_is_one_change(client, ticket, agent):
+    services.ticket_close(ticket=ticket, actor=agent)
+    replies = ticket.messages.count()
+    client.force_login(agent)
+
+    response = act(client, ticket, "reply", body="Fixed it for you", and_resolve="on")
+    page = client.get(response.url).content.decode()
+
+    assert "A ticket that is closed cannot become resolved." in page
+    ticket.refresh_from_db()
+    assert ticket.status == "closed"
+    assert ticket.messages.count() == replies  # resolving failed: the reply was not kept
+
+
+@pytest.mark.django_db
+def test_rerun_ai_asks_for_an_analysis_or_a_draft(client, ticket, agent):
+    from core.models import OutboxItem
+
+    client.force_login(agent)
+
+    first = client.get(act(client, ticket, "ai_rerun").url).content.decode()
+    act(client, ticket, "assign_to_me")
+    second = client.get(act(client, ticket, "ai_rerun").url).content.decode()
+
+    assert "AI analysis queued." in first
+    assert "AI draft requested: it will appear as an internal note." in second
+    tasks = list(OutboxItem.objects.order_by("pk").values_list("task", "args"))
+    assert ("support.tasks.analyze_ticket", [ticket.pk]) in tasks
+    assert tasks[-1] == ("support.tasks.draft_answer", [ticket.pk])
+
+
+ORGANIZATIONS = "/admin/support/organization/"
+
+
+def organization_form(organization, **changes):
+    data = {
+        "name": organization.name,
+        "plan": organization.plan,
+        "mrr": str(organization.mrr),
+        "sla_policy": "",
+        "github_repository": "",
+        "members-TOTAL_FORMS": "0",
+        "members-INITIAL_FORMS": "0",
+        "members-MIN_NUM_FORMS": "0",
+        "members-MAX_NUM_FORMS": "1000",
+    }
+    return {**data, **changes}
+
+
+@pytest.mark.django_db
+def test_a_manager_changes_revenue_in_admin_through_the_service(client, manager, org_a):
+    from core.models import OutboxItem
+
+    client.force_login(manager)
+
+    response = client.post(
+        f"{ORGANIZATIONS}{org_a.pk}/change/", organization_form(org_a, mrr="9900")
+    )
+
+    assert response.status_code == 302
+    org_a.refresh_from_db()
+    assert org_a.mrr == 9900
+    # Announced by the service; feedback reweighs the votes after commit.
+    assert OutboxItem.objects.filter(
+        task="feedback.tasks.reweigh_organization_votes", args=[org_a.pk]
+    ).exists()
+
+
+@pytest.mark.django_db
+def test_agents_cannot_change_organizations_in_admin(client, agent, org_a):
+    client.force_login(agent)
+
+    response = client.post(f"{ORGANIZATIONS}{org_a.pk}/change/", organization_form(org_a, mrr="1"))
+
+    assert response.status_code == 403
+    org_a.refresh_from_db()
+    assert org_a.mrr == 2000
+
+
+@pytest.mark.django_db
+def test_an_organization_is_added_with_a_member(client, admin_user, django_user_model):
+    # The people inline needs the model permissions: superusers have them.
+    person = django_user_model.objects.create_user(username="newbie", password="x")
+    client.force_login(admin_user)
+    data = {
+        **organization_form(Organization(name="Initech", plan="starter", mrr=300)),
+        "members-TOTAL_FORMS": "1",
+        "members-0-user": str(person.pk),
+        "members-0-is_org_admin": "on",
+    }
+
+    response = client.post(f"{ORGANIZATIONS}add/", data)
+
+    assert response.status_code == 302
+    organization = Organization.objects.get(name="Initech")
+    assert (organization.plan, organization.mrr) == ("starter", 300)
+    assert person.customer_profile.organization == organization
+    assert person.customer_profile.is_org_admin
+
+
+@pytest.mark.django_db
+def test_saved_replies_and_teams_are_saved_through_services(client, agent, admin_user):
+    client.force_login(agent)
+    client.post(
+        "/admin/support/savedreply/add/",
+        {"title": "Thanks", "body": "Thank you!", "new_status": "", "is_active": "on"},
+    )
+    client.force_login(admin_user)  # the members inline needs the model permissions
+    response = client.post(
+        "/admin/support/team/add/",
+        {
+            "name": "Billing",
+            "handles": "billing,refund",
+            "escalation_contact": "",
+            "memberships-TOTAL_FORMS": "1",
+            "memberships-INITIAL_FORMS": "0",
+            "memberships-MIN_NUM_FORMS": "0",
+            "memberships-MAX_NUM_FORMS": "1000",
+            "memberships-0-user": str(agent.pk),
+            "memberships-0-is_available": "on",
+        },
+    )
+
+    assert SavedReply.objects.get(title="Thanks").created_by == agent
+    assert response.status_code == 302
+    team = Team.objects.get(name="Billing")
+    assert team.handles == ["billing", "refund"]
+    assert list(team.memberships.values_list("user", flat=True)) == [agent.pk]
+
+
+@pytest.mark.django_db
+def test_a_member_leaves_a_team_through_the_service(client, agent, admin_user):
+    team = services.team_save(team=Team(name="Billing"), actor=admin_user)
+    services.team_members_save(
+        team=team, actor=admin_user, memberships=[TeamMembership(user=agent)]
+    )
+    membership = team.memberships.get()
+    client.force_login(admin_user)
+
+    response = client.post(
+        f"/admin/support/team/{team.pk}/change/",
+        {
+            "name": "Billing and refunds",
+            "handles": "billing",
+            "escalation_contact": "",
+            "memberships-TOTAL_FORMS": "1",
+            "memberships-INITIAL_FORMS": "1",
+            "memberships-MIN_NUM_FORMS": "0",
+            "memberships-MAX_NUM_FORMS": "1000",
+            "memberships-0-id": str(membership.pk),
+            "memberships-0-team": str(team.pk),
+            "memberships-0-user": str(agent.pk),
+            "memberships-0-DELETE": "on",
+        },
+    )
+
+    assert response.status_code == 302
+    team.refresh_from_db()
+    assert team.name == "Billing and refunds"
+    assert not team.memberships.exists()

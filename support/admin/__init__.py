@@ -1,0 +1,18 @@
+"""The agent workspace in Django admin, one module per area; importing them registers
+their ModelAdmins.
+
+- ``tickets``: the ticket queue, the ticket page with its buttons, the live feed;
+- ``escalations``: escalations and the event log (read-only);
+- ``organizations``: organizations and their people, teams and members, SLA policies;
+- ``replies``: saved replies;
+- ``training``: the training examples' review queue.
+
+Every change calls a service of ``support.services``; no door here writes a model
+itself. Staff (agents) work here without per-model permissions, managers also set up
+organizations, teams and SLA policies; only superusers may delete, and nobody may change
+the event log.
+"""
+
+from support.admin import escalations, organizations, replies, tickets, training
+
+__all__ = ["escalations", "organizations", "replies", "tickets", "training"]
