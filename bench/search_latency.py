@@ -68,7 +68,7 @@ from psycopg.types import TypeInfo  # noqa: E402
 from config.embedded import default_services_dir  # noqa: E402
 from integrations.embeddings import get_provider  # noqa: E402
 from knowledge import search as search_module  # noqa: E402
-from knowledge.demo_content import ARTICLES as DEMO_ARTICLES  # noqa: E402
+from knowledge.demo import demo_articles  # noqa: E402
 from knowledge.models import SEARCH_CONFIG, ArticleChunk, Category  # noqa: E402
 from knowledge.search import Scope, keyword_candidates, search, semantic_candidates  # noqa: E402
 from knowledge.text import plain_text  # noqa: E402
@@ -123,7 +123,7 @@ def real_passages() -> list[str]:
             if len(answer.split()) <= 150:
                 found.append(answer)
             found += sentences(answer)
-    for article in DEMO_ARTICLES:
+    for article in demo_articles():
         found += [article["title"], article["summary"]]
         for paragraph in re.split(r"\n\s*\n", article["body"]):
             text = plain_text(paragraph)

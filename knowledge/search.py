@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 
+from core.roles import is_agent
 from knowledge.models import SEARCH_CONFIG, Article, ArticleChunk, Category
 from knowledge.text import plain_text
 
@@ -86,7 +87,7 @@ class Scope:
 def beta_visible_to(user) -> bool:
     if user is None or not user.is_authenticated:
         return False
-    if user.is_staff:
+    if is_agent(user):
         return True
     profile = getattr(user, "customer_profile", None)
     return bool(profile and profile.organization and profile.organization.beta_opt_in)

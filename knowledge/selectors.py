@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 
+from core.roles import is_agent
 from knowledge.models import Article, Category
 from knowledge.search import beta_visible_to
 
@@ -12,7 +13,7 @@ from knowledge.search import beta_visible_to
 def article_list(*, user) -> QuerySet[Article]:
     """Published articles the reader may see (staff: every article)."""
     queryset = Article.objects.select_related("category", "author")
-    if user is not None and user.is_authenticated and user.is_staff:
+    if is_agent(user):
         return queryset
     queryset = queryset.filter(status=Article.Status.PUBLISHED, category__is_visible=True)
     return queryset if beta_visible_to(user) else queryset.filter(is_beta=False)

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from config.errors import DomainError
+from core.errors import DomainError
 from knowledge import search as kb_search
 from knowledge import selectors, services
 from knowledge.forms import SearchForm

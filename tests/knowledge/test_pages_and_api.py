@@ -207,7 +207,7 @@ def test_import_jsonl_is_idempotent_on_the_external_id(tmp_path, capsys):
     article = Article.objects.get(external_id="7")
     assert article.status == "published" and article.category.slug == "faq"
     assert article.body == "Open settings.\n\nDone."
-    assert "0 created, 2 updated" in capsys.readouterr().out
+    assert "0 created, 0 updated, 2 unchanged" in capsys.readouterr().out
 
 
 @pytest.mark.django_db
@@ -230,3 +230,24 @@ def test_import_a_markdown_folder(tmp_path):
     article = Article.objects.get()
     assert (article.title, article.external_id) == ("Refund policy", "md:billing/refunds.md")
     assert article.body.startswith("## Yearly") and article.status == "draft"
+
+
+@pytest.mark.django_db
+def test_admin_deletes_articles_through_the_service(client, categories):
+    from django.contrib.admin.models import DELETION, LogEntry
+
+    from tests.factories import UserFactory
+
+    kept = services.article_create(title="Kept", body="b", category=categories["data"])
+    gone = services.article_create(title="Gone", body="b", category=categories["data"])
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+
+    response = client.post(
+        "/admin/knowledge/article/",
+        {"action": "delete_selected", "post": "yes", "_selected_action": [gone.pk]},
+        follow=True,
+    )
+
+    assert "Deleted 1 article." in response.content.decode()
+    assert list(Article.objects.values_list("title", flat=True)) == [kept.title]
+    assert LogEntry.objects.get(action_flag=DELETION).object_repr == "Gone"
