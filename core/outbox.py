@@ -20,6 +20,9 @@ change or not at all, and hands it to Celery:
 
 Tasks must still be idempotent: a worker killed after the work but before recording
 ``done`` runs it again on the next delivery.
+
+Changes that happened in the past (the demo's history) are written under
+:func:`writing_history`: nothing is owed for them.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -55,12 +60,15 @@ def _setting(name: str, default):
 # --------------------------------------------------------------------------------------
 
 
-def schedule_after_commit(task, *args, countdown: float = 0, **kwargs) -> OutboxItem:
+def schedule_after_commit(task, *args, countdown: float = 0, **kwargs) -> OutboxItem | None:
     """Record ``task(*args, **kwargs)`` as owed by the current transaction.
 
     ``task`` is a Celery task or its name; arguments must be JSON (ids, not objects).
     Outside a transaction the row commits at once and is handed over straight away.
+    Records nothing (returns None) while :func:`writing_history`.
     """
+    if _writing_history.get():
+        return None
     name = task if isinstance(task, str) else task.name
     item = OutboxItem.objects.create(
         task=name,
@@ -71,6 +79,32 @@ def schedule_after_commit(task, *args, countdown: float = 0, **kwargs) -> Outbox
     if countdown <= 0:
         transaction.on_commit(lambda: send_now([item.pk]))
     return item
+
+
+_writing_history: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "outbox_writing_history", default=False
+)
+
+
+@contextmanager
+def writing_history() -> Iterator[None]:
+    """Write changes that happened in the past (the demo's history, an import) through
+    the services, with nothing following from them now.
+
+    The block runs in one transaction. Inside it the outbox records no work (no AI
+    analysis, email, training harvest, embedding …), and the after-commit callbacks
+    registered inside it (live updates, the outbox's fast path) are dropped instead of
+    run when it commits. The rows are exactly those the services write.
+    """
+    with transaction.atomic():
+        # Django keeps the pending callbacks on the connection; ours are the tail.
+        registered = len(connection.run_on_commit)
+        token = _writing_history.set(True)
+        try:
+            yield
+        finally:
+            _writing_history.reset(token)
+            del connection.run_on_commit[registered:]
 
 
 # The fast path stays off this long after the broker refused a message, so that during an

@@ -7,13 +7,12 @@ time it would have had; the rollups then read those rows like any other day's.
 from __future__ import annotations
 
 import datetime as dt
-from contextlib import contextmanager
 from decimal import Decimal
-from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from core.clock import set_clock
 from knowledge.models import Article, Category, SearchLog
 from support import services
 from support.services import AiMetadata
@@ -31,10 +30,9 @@ def next_day(days: int = 1) -> dt.date:
     return DAY + dt.timedelta(days=days)
 
 
-@contextmanager
 def clock(instant: dt.datetime):
-    with mock.patch("django.utils.timezone.now", return_value=instant.astimezone(dt.UTC)):
-        yield
+    """``timezone.now()`` answers ``instant`` inside the block (as the demo history does)."""
+    return set_clock(instant)
 
 
 def ai(model: str, decision: str, confidence: float, tokens=(100, 50), cost="0.01", articles=()):
