@@ -1,0 +1,2 @@
+"""The email channel: parsing and safety of inbound mail, threading, the doors (SMTP,
+IMAP, provider webhooks), and outbound headers and formatting."""
