@@ -192,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             env=env,
             cwd=BASE_DIR,
         )
+        # The email channel's SMTP door (INBOUND_SMTP_HOST:INBOUND_SMTP_PORT, 2525).
+        supervisor.add("smtp", [PYTHON, "manage.py", "run_smtp"], env=env, cwd=BASE_DIR)
 
         base_url = f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"  # noqa: E501, S104
 

@@ -11,6 +11,7 @@ on secure cookies, HSTS and the HTTPS redirect unless told otherwise.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -100,6 +101,8 @@ THIRD_PARTY_APPS = [
     "allauth.mfa",
     # Login lockout (AccessAttempt rows in admin; `manage.py axes_reset_username`).
     "axes",
+    # Email providers: sending, inbound and delivery-tracking webhooks (email/anymail/).
+    "anymail",
 ]
 LOCAL_APPS = [
     "core",
@@ -344,6 +347,54 @@ SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 # times, waiting base × 2^n seconds (±20 %) in between; then it is recorded as not sent.
 HELPDESK_EMAIL_MAX_RETRIES = env.int("HELPDESK_EMAIL_MAX_RETRIES", default=6)
 HELPDESK_EMAIL_RETRY_BASE_SECONDS = env.float("HELPDESK_EMAIL_RETRY_BASE_SECONDS", default=30.0)
+# Inbound mail (support.services.email, every door): larger mail is refused (the SMTP
+# receiver answers 552); more than this many mails an hour from one sender are refused
+# (loop protection, staff exempt); a spam score at or above the threshold goes to the
+# spam queue.
+HELPDESK_EMAIL_MAX_BYTES = env.int("HELPDESK_EMAIL_MAX_BYTES", default=25 * 1024 * 1024)
+HELPDESK_EMAIL_PER_SENDER_PER_HOUR = env.int("HELPDESK_EMAIL_PER_SENDER_PER_HOUR", default=20)
+HELPDESK_EMAIL_SPAM_THRESHOLD = env.float("HELPDESK_EMAIL_SPAM_THRESHOLD", default=5.0)
+# Loop protection on the way out: the AI's replies mailed per ticket in 24 hours.
+HELPDESK_EMAIL_AUTO_REPLIES_PER_DAY = env.int("HELPDESK_EMAIL_AUTO_REPLIES_PER_DAY", default=5)
+# The built-in SMTP receiver (manage.py run_smtp; `make run` starts it): where it listens,
+# how many connections it serves at once (421 beyond) and recipients per mail (452 beyond).
+INBOUND_SMTP_HOST = env("INBOUND_SMTP_HOST", default="127.0.0.1")
+INBOUND_SMTP_PORT = env.int("INBOUND_SMTP_PORT", default=2525)
+INBOUND_SMTP_MAX_CONNECTIONS = env.int("INBOUND_SMTP_MAX_CONNECTIONS", default=50)
+INBOUND_SMTP_MAX_RECIPIENTS = env.int("INBOUND_SMTP_MAX_RECIPIENTS", default=20)
+# Our mail carries "X-Helpdesk-Loop: <token>"; inbound mail carrying it is our own,
+# come back, and is refused. Empty: derived from SECRET_KEY (support.email.outbound).
+HELPDESK_EMAIL_LOOP_TOKEN = env("HELPDESK_EMAIL_LOOP_TOKEN", default="")
+# IMAP mailboxes (Mailbox in admin; passwords in the environment) are polled this often.
+HELPDESK_IMAP_POLL_SECONDS = env.float("HELPDESK_IMAP_POLL_SECONDS", default=60.0)
+# django-anymail: EMAIL_BACKEND=anymail.backends.<provider>.EmailBackend sends through a
+# provider; its webhooks (inbound mail, delivery tracking) are under /email/anymail/.
+# WEBHOOK_SECRET is the "user:password" of the webhooks' basic auth (several, comma-
+# separated, while rotating; Postmark and SES rely on it alone); the signing and
+# verification keys check Mailgun's and SendGrid's own signatures.
+ANYMAIL = {
+    key: value
+    for key, value in {
+        # Unset: a secret nobody knows, so the webhooks stay closed until configured
+        # (anymail alone would accept unauthenticated Postmark/SES posts, with a warning).
+        "WEBHOOK_SECRET": env.list("ANYMAIL_WEBHOOK_SECRET", default=[])
+        or [f"closed:{hashlib.sha256(f'anymail:{SECRET_KEY}'.encode()).hexdigest()}"],
+        "MAILGUN_API_KEY": env("MAILGUN_API_KEY", default=""),
+        "MAILGUN_SENDER_DOMAIN": env("MAILGUN_SENDER_DOMAIN", default=""),
+        "MAILGUN_API_URL": env("MAILGUN_API_URL", default=""),
+        "MAILGUN_WEBHOOK_SIGNING_KEY": env("MAILGUN_WEBHOOK_SIGNING_KEY", default=""),
+        "POSTMARK_SERVER_TOKEN": env("POSTMARK_SERVER_TOKEN", default=""),
+        "SENDGRID_API_KEY": env("SENDGRID_API_KEY", default=""),
+        "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY": env(
+            "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY", default=""
+        ),
+        "AMAZON_SES_CONFIGURATION_SET_NAME": env("AMAZON_SES_CONFIGURATION_SET_NAME", default=""),
+        "AMAZON_SES_AUTO_CONFIRM_SNS_SUBSCRIPTIONS": env.bool(
+            "AMAZON_SES_AUTO_CONFIRM_SNS_SUBSCRIPTIONS", default=True
+        ),
+    }.items()
+    if value not in ("", [])  # unset: anymail's own default (or its "missing setting" error)
+}
 
 # ======================================================================================
 # REST API
@@ -465,6 +516,12 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-prune": {"task": "core.tasks.outbox_prune", "schedule": crontab(minute=40, hour=3)},
     # The agents' live feed hears of tickets that time alone made "SLA at risk".
     "announce-sla-risk": {"task": "support.tasks.announce_sla_risk", "schedule": 60.0},
+    # New mail of the IMAP mailboxes (one task per mailbox; a stale run is skipped).
+    "poll-mailboxes": {
+        "task": "support.tasks.poll_mailboxes",
+        "schedule": HELPDESK_IMAP_POLL_SECONDS,
+        "options": {"expires": HELPDESK_IMAP_POLL_SECONDS},
+    },
     # Yesterday's rollups (and any missed day, and the day whose 7-day window just closed).
     "analytics-nightly": {
         "task": "analytics.tasks.rollup_pending",

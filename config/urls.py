@@ -38,6 +38,7 @@ urlpatterns = [
     path("roadmap/", include("feedback.urls")),
     path("dashboards/", include("analytics.urls")),
     path("", include("bugfix.urls")),  # GitHub's webhook: /integrations/github/webhook/
+    path("email/anymail/", include("anymail.urls")),  # provider inbound + tracking webhooks
     path("health/", health.liveness, name="health"),
     path("health/ready/", health.readiness, name="health-ready"),
     # django-allauth: sign-in, sign-up, verification, reset, email change, two-factor.

@@ -15,6 +15,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
 
 # ======================================================================================
@@ -298,6 +299,14 @@ class Ticket(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     rated_at = models.DateTimeField(null=True, blank=True)
     sla_due_at = models.DateTimeField(null=True, blank=True)
+    follow_up_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="follow_ups",
+        help_text="The closed ticket this one continues (a reply by email after closing).",
+    )
 
     objects = TicketQuerySet.as_manager()
 
@@ -411,6 +420,22 @@ class Message(models.Model):
         ],
         help_text="What the analysis that wrote this AI message decided.",
     )
+    # Email: the Message-ID of the mail this message came in as or went out as, so that
+    # a reply's In-Reply-To / References finds its ticket; and what the provider said.
+    email_message_id = models.CharField(max_length=998, blank=True, db_index=True)
+    delivery_status = models.CharField(
+        max_length=12,
+        blank=True,
+        choices=[
+            ("sent", "Sent"),
+            ("delivered", "Delivered"),
+            ("deferred", "Deferred"),
+            ("bounced", "Bounced"),
+            ("complained", "Marked as spam"),
+            ("failed", "Failed"),
+        ],
+    )
+    delivery_events = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -714,3 +739,195 @@ class TrainingExample(models.Model):
     @property
     def is_ready_for_training(self) -> bool:
         return self.status == self.Status.APPROVED and not self.pii_remaining
+
+
+# ======================================================================================
+# Email channel (support/email/)
+# ======================================================================================
+
+
+class SupportAddress(models.Model):
+    """An address customers write to (``support@acme.example``): mail to it, or to its
+    plus-addresses (``support+<ticket token>@…``, the Reply-To of our mail), reaches the
+    desk through any door (the SMTP receiver, an IMAP mailbox, a provider's webhook)."""
+
+    email = models.EmailField(unique=True, help_text="Lower-case; plus-addresses are implied.")
+    name = models.CharField(
+        max_length=100, blank=True, help_text="Shown as the sender of replies, e.g. Acme Support."
+    )
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="support_addresses",
+        help_text="Tickets from this address go to this team when escalated (else by type).",
+    )
+    is_default = models.BooleanField(
+        default=False, help_text="Replies to tickets opened elsewhere come from this address."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["email"]
+        verbose_name_plural = "support addresses"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_address"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class OrganizationDomain(models.Model):
+    """A mail domain of an organization. Unknown senders from a verified domain join the
+    organization when their first mail arrives."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="email_domains"
+    )
+    domain = models.CharField(max_length=253, unique=True, help_text="e.g. acme.example")
+    is_verified = models.BooleanField(
+        default=False, help_text="Only verified domains place new senders in the organization."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+class TicketParticipant(models.Model):
+    """Someone copied on an email ticket (Cc): they receive its public replies."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="participants")
+    email = models.EmailField()
+    name = models.CharField(max_length=200, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="participations",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "email"], name="participant_once_per_ticket")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} on {self.ticket_id}"
+
+
+def raw_email_path(instance: InboundEmail, filename: str) -> str:
+    return f"email/{timezone.now():%Y/%m/%d}/{filename}"
+
+
+class InboundEmail(models.Model):
+    """One mail that reached a door, kept as received (``raw``, downloadable by agents),
+    with what became of it. ``email_message_id`` is unique: the same mail arriving twice (two
+    doors, a retry) is recorded once and makes one message."""
+
+    class Door(models.TextChoices):
+        SMTP = "smtp", "SMTP receiver"
+        IMAP = "imap", "IMAP mailbox"
+        WEBHOOK = "webhook", "Provider webhook"
+
+    class Outcome(models.TextChoices):
+        RECEIVED = "received", "Received (being processed)"
+        CREATED = "created", "Opened a ticket"
+        APPENDED = "appended", "Added to a ticket"
+        FOLLOW_UP = "follow_up", "Opened a follow-up of a closed ticket"
+        IGNORED = "ignored", "Ignored (auto-reply, bounce, bulk, loop)"
+        SPAM = "spam", "Spam"
+        REFUSED = "refused", "Refused (a limit)"
+
+    email_message_id = models.CharField("Message-ID", max_length=998, unique=True)
+    door = models.CharField(max_length=10, choices=Door.choices)
+    outcome = models.CharField(
+        max_length=10, choices=Outcome.choices, default=Outcome.RECEIVED, db_index=True
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    from_address = models.EmailField(max_length=320, blank=True)
+    from_name = models.CharField(max_length=200, blank=True)
+    recipients = ArrayField(models.CharField(max_length=320), default=list, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    raw = models.FileField(upload_to=raw_email_path, max_length=300)
+    size = models.PositiveIntegerField()
+    ticket = models.ForeignKey(
+        Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_emails"
+    )
+    message = models.OneToOneField(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_email"
+    )
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [
+            models.Index(fields=["from_address", "-received_at"], name="inbound_sender_time_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_address}: {self.subject[:60]}"
+
+
+class Mailbox(models.Model):
+    """An IMAP mailbox the desk reads (a beat task): mail found there goes through the
+    same door as any other. ``last_uid`` (with ``uidvalidity``) is the watermark: each
+    mail is read once; processed mail is flagged or moved. The password comes from the
+    environment variable named in ``password_env``, never from the database."""
+
+    class Security(models.TextChoices):
+        SSL = "ssl", "SSL/TLS (usually port 993)"
+        STARTTLS = "starttls", "STARTTLS (usually port 143)"
+        NONE = "none", "None (local test servers only)"
+
+    class AfterProcessing(models.TextChoices):
+        FLAG = "flag", "Mark as seen and flagged"
+        MOVE = "move", "Move to another folder"
+
+    name = models.CharField(max_length=100, unique=True)
+    host = models.CharField(max_length=253)
+    port = models.PositiveIntegerField(default=993)
+    security = models.CharField(max_length=10, choices=Security.choices, default=Security.SSL)
+    username = models.CharField(max_length=320)
+    password_env = models.CharField(
+        "password environment variable",
+        max_length=100,
+        help_text="Name of the environment variable that holds the password.",
+    )
+    folder = models.CharField(max_length=200, default="INBOX")
+    after_processing = models.CharField(
+        max_length=10, choices=AfterProcessing.choices, default=AfterProcessing.FLAG
+    )
+    move_to = models.CharField(max_length=200, blank=True, default="Processed")
+    address = models.ForeignKey(
+        SupportAddress,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="mailboxes",
+        help_text="The support address this mailbox receives (when a mail does not name it).",
+    )
+    is_active = models.BooleanField(default=True)
+    uidvalidity = models.BigIntegerField(null=True, blank=True, editable=False)
+    last_uid = models.BigIntegerField(default=0, editable=False)
+    last_polled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "mailboxes"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.username}@{self.host})"

@@ -77,6 +77,19 @@ def ticket_effects(
             error=f"{type(exc).__name__}: {exc}",
             attempts=retries + 1,
         )
+        if kind == "public_reply" and message_id:
+            # Shown beside the reply to agents, like a provider's bounce.
+            message = Message.objects.filter(pk=message_id).first()
+            if message is not None:
+                services.message_record_delivery(
+                    message=message,
+                    event="failed",
+                    detail={
+                        "event_id": f"local:{self.request.id}",
+                        "esp": "SMTP",
+                        "description": f"{type(exc).__name__}: {exc}"[:500],
+                    },
+                )
         logger.error(
             "email %s for ticket %s given up after %s attempts: %s",
             kind,
@@ -207,3 +220,26 @@ def announce_sla_risk(limit: int = 500) -> int:
         realtime.publish("sla_at_risk", {"ticket_id": ticket_id})
     cache.set(_SLA_WATERMARK, now, timeout=None)
     return len(ids)
+
+
+@shared_task(ignore_result=True)
+def poll_mailboxes() -> int:
+    """Beat, every ``HELPDESK_IMAP_POLL_SECONDS``: one ``poll_mailbox`` task per active
+    IMAP mailbox, so one slow server does not hold up the others."""
+    from support.models import Mailbox
+
+    ids = list(Mailbox.objects.filter(is_active=True).values_list("pk", flat=True))
+    expires = max(settings.HELPDESK_IMAP_POLL_SECONDS * 2, 60)
+    for mailbox_id in ids:
+        poll_mailbox.apply_async((mailbox_id,), expires=expires)  # a stale poll is skipped
+    return len(ids)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def poll_mailbox(mailbox_id: int) -> int:
+    """Read one mailbox's new mail into the desk (``support.email.imap_poll``): one poll
+    per mailbox at a time; the mail server's failures are recorded on the mailbox and the
+    next beat run retries, so this task never retries itself."""
+    from support.email.imap_poll import mailbox_poll
+
+    return mailbox_poll(mailbox_id)

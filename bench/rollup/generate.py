@@ -155,7 +155,8 @@ TICKET_COLUMNS = (
 MESSAGE_COLUMNS = (
     "id, ticket_id, sender_kind, author_id, body, is_internal, created_at, ai_model,"
     " ai_confidence, input_tokens, output_tokens, cost_usd, latency_ms, article_ids,"
-    " example_ids, ai_reasoning, ai_decision"
+    " example_ids, ai_reasoning, ai_decision, email_message_id, delivery_status,"
+    " delivery_events"
 )
 EVENT_COLUMNS = (
     "id, ticket_id, kind, actor_id, actor_kind, field, old_value, new_value, metadata,"
@@ -540,6 +541,7 @@ class BulkWriter:
         else:
             model, confidence, tin, tout, cost, latency, cited, reasoning, decision = ai
             row += [model, confidence, tin, tout, cost, latency, cited, [], reasoning, decision]
+        row += ["", "", "[]"]  # not mail: no Message-ID, no delivery (as message_add writes)
         row.append(self._next())
         self._bucket(at).messages.append(row)
         if event:

@@ -38,6 +38,10 @@
     meta.appendChild(el("span", "hd-badge hd-status-" + ticket.status, ticket.status_label));
     meta.appendChild(document.createTextNode(" "));
     meta.appendChild(el("span", "hd-badge hd-priority-" + ticket.priority, ticket.priority_label));
+    if (ticket.channel === "email") {
+      meta.appendChild(document.createTextNode(" "));
+      meta.appendChild(el("span", "hd-badge hd-channel-email", "email"));
+    }
     var who = " " + ticket.requester + (ticket.organization ? " · " + ticket.organization : "");
     who += " · " + (ticket.assignee || "unassigned");
     meta.appendChild(document.createTextNode(who));

@@ -5,7 +5,9 @@ their ModelAdmins.
 - ``escalations``: escalations and the event log (read-only);
 - ``organizations``: organizations and their people, teams and members, SLA policies;
 - ``replies``: saved replies;
-- ``training``: the training examples' review queue.
+- ``training``: the training examples' review queue;
+- ``email``: support addresses, mail domains, inbound mail (spam queue), participants;
+- ``mailboxes``: the IMAP mailboxes read by beat (poll now, test the connection).
 
 Every change calls a service of ``support.services``; no door here writes a model
 itself. Staff (agents) work here without per-model permissions, managers also set up
@@ -13,6 +15,22 @@ organizations, teams and SLA policies; only superusers may delete, and nobody ma
 the event log.
 """
 
-from support.admin import escalations, organizations, replies, tickets, training
+from support.admin import (
+    email,
+    escalations,
+    mailboxes,
+    organizations,
+    replies,
+    tickets,
+    training,
+)
 
-__all__ = ["escalations", "organizations", "replies", "tickets", "training"]
+__all__ = [
+    "email",
+    "escalations",
+    "mailboxes",
+    "organizations",
+    "replies",
+    "tickets",
+    "training",
+]

@@ -107,6 +107,7 @@ class TicketAdmin(AgentAccessMixin, admin.ModelAdmin):
         "status_badge",
         "priority_badge",
         "type",
+        "channel",
         "assignee",
         "age",
         "sla",

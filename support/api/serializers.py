@@ -190,6 +190,7 @@ class MessageSerializer(_StaffOnlyMixin, serializers.ModelSerializer):
         "latency_ms",
         "article_ids",
         "example_ids",
+        "delivery_status",
     )
 
     class Meta:
@@ -210,8 +211,21 @@ class MessageSerializer(_StaffOnlyMixin, serializers.ModelSerializer):
             "latency_ms",
             "article_ids",
             "example_ids",
+            "delivery_status",  # what became of the mail it went out as (staff only)
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "delivery_status": {
+                "help_text": "Staff only: what became of the mail this message went out as "
+                "(null when it was not mailed)."
+            }
+        }
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if data.get("delivery_status") == "":
+            data["delivery_status"] = None  # not mailed: null, not a value outside the enum
+        return data
 
 
 class MessageCreateSerializer(StrictInputMixin, serializers.Serializer):

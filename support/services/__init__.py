@@ -12,7 +12,10 @@ write ``from support import services`` and ``services.ticket_open(...)``.
 """
 
 from support.services.accounts import *  # noqa: F403
+from support.services.delivery import *  # noqa: F403
 from support.services.desk import *  # noqa: F403
+from support.services.email import *  # noqa: F403
+from support.services.mailboxes import *  # noqa: F403
 from support.services.organizations import *  # noqa: F403
 from support.services.tickets import *  # noqa: F403
 from support.services.training import *  # noqa: F403
