@@ -29,6 +29,7 @@ from core.errors import Conflict, DomainError, NotPermitted
 from core.outbox import schedule_after_commit
 from core.roles import is_agent
 from support import events
+from support.email.addresses import support_address_for
 from support.models import (
     ALLOWED_TRANSITIONS,
     DONE_STATUSES,
@@ -560,6 +561,22 @@ def ticket_edit(
     return ticket
 
 
+def _escalation_team(ticket: Ticket, topic: str) -> Team | None:
+    """Where an escalation goes: the team that handles its topic (security, legal …);
+    else, for a ticket that came by email, the team of the support address it was
+    written to (billing@ → Billing); else the team for its type, else the general queue."""
+    if topic:
+        handling = Team.objects.filter(handles__contains=[topic]).order_by("pk").first()
+        if handling is not None:
+            return handling
+    if ticket.channel == TicketChannel.EMAIL:
+        first = ticket.inbound_emails.order_by("received_at", "pk").first()
+        address = support_address_for(list(first.recipients)) if first else None
+        if address is not None and address.team_id is not None:
+            return address.team
+    return team_for(topic or ticket.type)
+
+
 def team_for(route_key: str) -> Team | None:
     """The team that handles a ticket type or topic, else the general queue."""
     return (
@@ -605,7 +622,7 @@ def ticket_escalate(
     if ticket.status in DONE_STATUSES:
         raise Conflict("Reopen the ticket before escalating it.", code="invalid_transition")
     now = timezone.now()
-    team = team_for(topic or ticket.type)
+    team = _escalation_team(ticket, topic)
     assignee = ticket.assignee
     if assignee is None and team is not None and team.round_robin:
         assignee = _round_robin_pick(team, now)

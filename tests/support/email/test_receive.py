@@ -626,3 +626,27 @@ def test_the_inbound_list_shows_the_outcome_and_links_the_original(client, agent
 
     assert reverse("admin:support_inboundemail_raw", args=[inbound.pk]) in page
     assert inbound.ticket.reference in page
+
+
+def test_an_escalated_email_ticket_goes_to_the_team_of_the_address_it_was_written_to():
+    from tests.factories import TeamFactory
+
+    billing = TeamFactory(name="Billing desk", handles=[])
+    security = TeamFactory(name="Security desk", handles=["security"])
+    SupportAddress.objects.create(email="billing@acme.example", team=billing)
+    by_mail = receive(mail(to="billing@acme.example"), ["billing@acme.example"]).ticket
+    to_support = receive(mail(subject="Another question")).ticket
+
+    escalation = services.ticket_escalate(ticket=by_mail, kind="complex", reason="Needs a person")
+    assert escalation.team == billing
+    # An explicit topic still wins (a security report written to billing@ goes to Security).
+    other = receive(mail(to="billing@acme.example", subject="Leak"), ["billing@acme.example"])
+    escalation = services.ticket_escalate(
+        ticket=other.ticket, kind="policy", reason="Security", topic="security"
+    )
+    assert escalation.team == security
+    # The general address has no team: routing by type as before.
+    escalation = services.ticket_escalate(
+        ticket=to_support, kind="complex", reason="Needs a person"
+    )
+    assert escalation.team != billing
