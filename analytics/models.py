@@ -25,15 +25,21 @@ class Rollup(models.Model):
 class DailyOverview(Rollup):
     """The whole desk on one day.
 
-    Opened: tickets created that day. Resolved / escalated / reopened: tickets with such an
-    event that day (each ticket once). AI resolved: resolved that day by the AI agent,
-    without a person. Backlog: tickets open at the end of the day. SLA breaches: tickets
-    whose resolution deadline fell that day and was missed (still open, or resolved late).
-    Deflection: signed-in help-center searches not followed by a ticket from the same person
-    within 24 hours, and AI answers (resolutions) not escalated to a person within 24 hours.
+    Opened: tickets created that day (also by channel: portal, email, chat, API).
+    Resolved / escalated / reopened: tickets with such an event that day (each ticket
+    once). AI resolved: resolved that day by the AI agent, without a person. Backlog:
+    tickets open at the end of the day. SLA breaches: tickets whose resolution deadline
+    fell that day and was missed (still open, or resolved late). Deflection: signed-in
+    help-center searches not followed by a ticket from the same person within 24 hours,
+    and AI answers (resolutions) not escalated to a person within 24 hours.
     """
 
     tickets_opened = models.PositiveIntegerField(default=0)
+    # The day's openings by channel (they add up to tickets_opened).
+    opened_web = models.PositiveIntegerField("opened on the portal", default=0)
+    opened_email = models.PositiveIntegerField("opened by email", default=0)
+    opened_chat = models.PositiveIntegerField("opened in the chat", default=0)
+    opened_api = models.PositiveIntegerField("opened through the API", default=0)
     tickets_resolved = models.PositiveIntegerField(default=0)
     tickets_escalated = models.PositiveIntegerField(default=0)
     tickets_reopened = models.PositiveIntegerField(default=0)

@@ -106,6 +106,10 @@ def overview_totals(start: dt.date, end: dt.date) -> dict:
             name: Coalesce(Sum(name), 0)
             for name in (
                 "tickets_opened",
+                "opened_web",
+                "opened_email",
+                "opened_chat",
+                "opened_api",
                 "tickets_resolved",
                 "tickets_escalated",
                 "tickets_reopened",

@@ -119,12 +119,22 @@ def _resolved_by_ai_publicly() -> Q:
 # ======================================================================================
 
 
+#: The channels the overview counts openings by (``DailyOverview.opened_<channel>``).
+OPENED_CHANNELS = ("web", "email", "chat", "api")
+
+
 def _overview(day, start, end) -> dict:
     # Both ranges are indexed: the day's openings and the day's first responses.
     tickets = Ticket.objects.filter(
         _in("created_at", start, end) | _in("first_response_at", start, end)
     ).aggregate(
         tickets_opened=Count("id", filter=_in("created_at", start, end)),
+        **{
+            f"opened_{channel}": Count(
+                "id", filter=_in("created_at", start, end) & Q(channel=channel)
+            )
+            for channel in OPENED_CHANNELS
+        },
         first_responses=Count("id", filter=_in("first_response_at", start, end)),
         median_first_response_seconds=Median(
             Seconds("first_response_at", "created_at"),

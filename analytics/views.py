@@ -112,6 +112,18 @@ def _overview(request, start, end):
             days,
         ),
         Chart(
+            "channels",
+            "Tickets opened by channel",
+            [
+                DAY,
+                Column("opened_web", "Portal", chart=True),
+                Column("opened_email", "Email", chart=True),
+                Column("opened_chat", "Chat", chart=True),
+                Column("opened_api", "API", chart=True),
+            ],
+            days,
+        ),
+        Chart(
             "backlog",
             "Open tickets at the end of each day",
             [DAY, Column("backlog", "Open tickets", chart=True)],

@@ -36,6 +36,10 @@ class AgentRangeSerializer(RangeSerializer):
 class OverviewTotalsSerializer(serializers.Serializer):
     days = serializers.IntegerField(help_text="Days rolled up in the range.")
     tickets_opened = serializers.IntegerField()
+    opened_web = serializers.IntegerField(help_text="Opened on the portal.")
+    opened_email = serializers.IntegerField(help_text="Opened by email.")
+    opened_chat = serializers.IntegerField(help_text="Opened in the live chat.")
+    opened_api = serializers.IntegerField(help_text="Opened through the API.")
     tickets_resolved = serializers.IntegerField()
     tickets_escalated = serializers.IntegerField()
     tickets_reopened = serializers.IntegerField()

@@ -12,6 +12,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("support", "0005_message_ai_reasoning"),
+        ("knowledge", "0001_vector_extension"),  # the vector type of the embedding column
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -33,7 +33,7 @@ def test_the_overview_draws_its_charts(browser, live_server, history, manager):
     assert page.get_by_role("heading", name="Overview").is_visible()
     page.wait_for_selector("#ai_resolution[data-drawn=true]")
     drawn = page.locator("figure[data-drawn=true]").count()
-    assert drawn == page.locator("canvas[data-chart]").count() == 8
+    assert drawn == page.locator("canvas[data-chart]").count() == 9
     rate = page.locator("[data-kpi=ai_resolution_rate]").inner_text()
     assert rate.endswith("%") and rate != "—"
     # A canvas with a chart on it is not blank: some pixels differ from the first one.

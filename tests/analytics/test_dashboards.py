@@ -106,6 +106,13 @@ def test_the_overview_shows_the_ranges_figures(client, manager, rolled_up):
         '<caption class="visually-hidden">Tickets opened, resolved and escalated</caption>' in page
     )
     assert "vendor/chartjs/chart.umd.min.js" in page
+    # Openings by channel: the history's tickets came through the portal.
+    channels = json.loads(
+        page.split('id="channels-data" type="application/json">')[1].split("<")[0]
+    )
+    assert [d["label"] for d in channels["datasets"]] == ["Portal", "Email", "Chat", "API"]
+    assert channels["datasets"][0]["data"] == [2, 3, 1]
+    assert channels["datasets"][1]["data"] == [0, 0, 0]
 
 
 def test_a_chart_downloads_as_csv(client, manager, rolled_up):

@@ -18,7 +18,7 @@ from analytics.models import (
     SearchGap,
 )
 from knowledge.services import metric_increment
-from tests.analytics.conftest import DAY, next_day
+from tests.analytics.conftest import DAY, local, next_day, open_ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -252,3 +252,32 @@ def test_the_nightly_task_runs_each_pending_day(
 
     assert days[-1] == DAY.isoformat()
     assert DailyOverview.objects.get(day=DAY).tickets_opened == 3
+
+
+def test_the_days_openings_by_channel_add_up_to_its_openings(history, customer):
+    open_ticket(customer, local(DAY, 10), channel="email")
+    open_ticket(customer, local(DAY, 11), channel="email")
+    open_ticket(customer, local(DAY, 12, 30), channel="chat")
+    services.rollup_day(DAY)
+
+    day = DailyOverview.objects.get(day=DAY)
+    by_channel = (day.opened_web, day.opened_email, day.opened_chat, day.opened_api)
+    assert by_channel == (3, 2, 1, 0)
+    assert sum(by_channel) == day.tickets_opened == 6
+
+
+def test_the_migration_fills_the_channels_of_days_rolled_up_before_it(history, customer):
+    import importlib
+    from types import SimpleNamespace
+
+    from django.db import connection
+
+    migration = importlib.import_module("analytics.migrations.0002_opened_by_channel")
+    open_ticket(customer, local(DAY, 10), channel="email")
+    services.rollup_day(DAY)
+    DailyOverview.objects.filter(day=DAY).update(opened_web=0, opened_email=0)  # as before
+
+    migration.fill_past_days(None, SimpleNamespace(connection=connection))
+
+    day = DailyOverview.objects.get(day=DAY)
+    assert (day.opened_web, day.opened_email, day.opened_chat, day.tickets_opened) == (3, 1, 0, 4)
