@@ -1,4 +1,4 @@
-"""The SMTP door with PostgreSQL away, on the fault stack's real servers.
+"""The SMTP door with PostgreSQL or Redis away, on the fault stack's real servers.
 
 A sending server retries a mail answered with a 4xx code; so while the database is down
 the door must answer ``451`` (never ``250`` for a mail it could not keep, never a 5xx that
@@ -71,6 +71,48 @@ def inbound(stack, number: int) -> list[tuple]:
     )
 
 
+def start_door(stack):
+    port = free_port()
+    command = [sys.executable, "manage.py", "run_smtp", "--host", "127.0.0.1"]
+    process = stack._spawn("smtp", [*command, "--port", str(port)])
+    wait_for_port(port, process, lambda: stack.logs("smtp"))
+    return port, process
+
+
+def test_smtp_door_keeps_taking_mail_while_redis_is_down(fault_stack):
+    """Redis carries only what follows a mail (the AI's analysis through the outbox, live
+    updates): while it is away the door still commits the ticket and the work stays owed in
+    the outbox (which hands it over once Redis is back: tests/faults/test_outbox_faults.py)."""
+    stack = fault_stack
+    stack.sql(
+        "INSERT INTO support_supportaddress (email, name, is_default, is_active, created_at)"
+        " VALUES (%s, 'Faults', false, true, now()) ON CONFLICT (email) DO NOTHING",
+        [SUPPORT],
+    )
+    port, process = start_door(stack)
+    try:
+        stack.redis_stop()
+        try:
+            started = time.monotonic()
+            send(port, mail(10))
+            assert time.monotonic() - started < 10, "the door waited on Redis"
+            assert inbound(stack, 10) == [("created", 1)]
+            (owed,) = stack.sql(
+                "SELECT count(*) FROM core_outboxitem o JOIN support_ticket t"
+                " ON o.args = jsonb_build_array(t.id)"
+                " JOIN support_inboundemail i ON i.ticket_id = t.id"
+                " WHERE i.email_message_id = %s AND o.task = 'support.tasks.analyze_ticket'",
+                ["<fault-10@customer.example>"],
+            )[0]
+            assert owed == 1, "the AI's analysis of the mail was not kept in the outbox"
+        finally:
+            stack.redis_start()
+        assert process.poll() is None
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
 def test_smtp_door_answers_451_while_postgres_is_down_and_keeps_the_retried_mail(fault_stack):
     stack = fault_stack
     stack.sql(
@@ -78,11 +120,8 @@ def test_smtp_door_answers_451_while_postgres_is_down_and_keeps_the_retried_mail
         " VALUES (%s, 'Faults', false, true, now()) ON CONFLICT (email) DO NOTHING",
         [SUPPORT],
     )
-    port = free_port()
-    command = [sys.executable, "manage.py", "run_smtp", "--host", "127.0.0.1"]
-    process = stack._spawn("smtp", [*command, "--port", str(port)])
+    port, process = start_door(stack)
     try:
-        wait_for_port(port, process, lambda: stack.logs("smtp"))
         send(port, mail(1))
         assert inbound(stack, 1) == [("created", 1)]
 
