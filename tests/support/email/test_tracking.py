@@ -7,25 +7,18 @@ import hmac
 import json
 
 import pytest
-from django.conf import settings as django_settings
 from django.core import mail
 
 from support import services
+from tests.support.email.conftest import BASIC_AUTH, CONFIGURED, SIGNING_KEY, TOKEN
 
-SIGNING_KEY = "key-mailgun-signing-test"
-TOKEN = "a8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0"  # Mailgun's docs example
-BASIC_AUTH = "anymail:s3cret-hook"
 MAILGUN_URL = "/email/anymail/mailgun/tracking/"
 POSTMARK_URL = "/email/anymail/postmark/tracking/"
-CONFIGURED = dict(django_settings.ANYMAIL)  # from the environment, before the fixture below
 
 
 @pytest.fixture(autouse=True)
-def _anymail(settings):
-    settings.ANYMAIL = {
-        "MAILGUN_WEBHOOK_SIGNING_KEY": SIGNING_KEY,
-        "WEBHOOK_SECRET": [BASIC_AUTH],
-    }
+def _anymail(anymail_webhooks):
+    """Every test here talks to the webhooks as a configured provider would."""
 
 
 @pytest.fixture

@@ -17,32 +17,25 @@ from email.utils import formatdate, make_msgid
 import pytest
 from anymail.inbound import AnymailInboundMessage
 from anymail.signals import AnymailInboundEvent, EventType, inbound
-from django.conf import settings as django_settings
 from django.db import OperationalError
 from django.test import Client
 
 from support import services
 from support.models import InboundEmail, Message, SupportAddress, Ticket
+from tests.support.email.conftest import BASIC_AUTH, CONFIGURED, SIGNING_KEY, TOKEN
 
 pytestmark = pytest.mark.django_db
 
 SUPPORT = "support@acme.example"
-SIGNING_KEY = "key-mailgun-signing-test"
-TOKEN = "a8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0"  # Mailgun's docs example
 TIMESTAMP = "1764644000"
-BASIC_AUTH = "anymail:s3cret-hook"
 MAILGUN_URL = "/email/anymail/mailgun/inbound/"
 POSTMARK_URL = "/email/anymail/postmark/inbound/"
 SENDGRID_URL = "/email/anymail/sendgrid/inbound/"
-CONFIGURED = dict(django_settings.ANYMAIL)  # from the environment, before the fixture below
 
 
 @pytest.fixture(autouse=True)
-def _anymail(settings):
-    settings.ANYMAIL = {
-        "MAILGUN_WEBHOOK_SIGNING_KEY": SIGNING_KEY,
-        "WEBHOOK_SECRET": [BASIC_AUTH],
-    }
+def _anymail(anymail_webhooks):
+    """Every test here talks to the webhooks as a configured provider would."""
 
 
 @pytest.fixture(autouse=True)
