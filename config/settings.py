@@ -111,6 +111,7 @@ LOCAL_APPS = [
     "feedback",
     "analytics",
     "bugfix",
+    "automation",
     "integrations",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS

@@ -25,6 +25,7 @@ api_urlpatterns = [
     path("", include("support.api.urls")),
     path("", include("knowledge.api.urls")),
     path("", include("feedback.api.urls")),
+    path("automation/", include("automation.api.urls")),
     path("analytics/", include("analytics.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its settings as a script file: no inline script under our CSP.

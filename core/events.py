@@ -25,6 +25,13 @@ _handlers: dict[str, list[Callable[..., None]]] = defaultdict(list)
 KNOWN = {
     "organization_revenue_changed": "organization_id",
     "ticket_bug_confirmed": "ticket_id (triage confirmed a bug ticket)",
+    # After each change to a ticket, at the end of the service that made it (still in its
+    # transaction): kind is support's change kind (ticket_opened, customer_replied,
+    # public_reply, message_added, ticket_changed, assigned, escalated, resolved, rated),
+    # events the audit-log rows (support.models.TicketEvent) written since the last
+    # announcement for this ticket. Automation's rules and outbound webhooks listen.
+    "ticket_activity": "ticket_id, kind, events",
+    "feature_request_status_changed": "feature_request_id, old, new",
 }
 
 

@@ -16,6 +16,7 @@ from django.db.models import Case, Count, DecimalField, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core import events
 from core.errors import Conflict, DomainError, NotPermitted
 from core.outbox import schedule_after_commit
 from core.roles import is_agent
@@ -204,6 +205,9 @@ def request_change_status(
         note=(note or "").strip(),
     )
     schedule_after_commit("feedback.tasks.notify_status_change", event.pk)
+    events.announce(
+        "feature_request_status_changed", feature_request_id=request.pk, old=old, new=status
+    )
     return event
 
 

@@ -3,6 +3,8 @@ their transaction, so an event exists exactly when its change does."""
 
 from __future__ import annotations
 
+import contextvars
+
 from core.roles import is_agent
 from support.models import Message, Ticket, TicketEvent
 
@@ -13,6 +15,21 @@ def actor_kind_of(user) -> str:
     if user is None:
         return TicketEvent.ActorKind.SYSTEM
     return TicketEvent.ActorKind.AGENT if is_agent(user) else TicketEvent.ActorKind.CUSTOMER
+
+
+# The events written and not yet announced, by ticket id: support.side_effects announces
+# them as ``ticket_activity`` (core.events) at the end of the service that wrote them.
+_unannounced: contextvars.ContextVar[dict[int, list[TicketEvent]] | None] = contextvars.ContextVar(
+    "unannounced_ticket_events", default=None
+)
+
+
+def take_unannounced(ticket_id: int) -> list[TicketEvent]:
+    """The events written for ``ticket_id`` since the last call, oldest first."""
+    pending = _unannounced.get()
+    if not pending:
+        return []
+    return pending.pop(ticket_id, [])
 
 
 def _write(
@@ -27,7 +44,7 @@ def _write(
     metadata: dict | None = None,
     is_internal: bool = False,
 ) -> TicketEvent:
-    return TicketEvent.objects.create(
+    event = TicketEvent.objects.create(
         ticket=ticket,
         kind=kind,
         actor=actor,
@@ -38,6 +55,12 @@ def _write(
         metadata=metadata or {},
         is_internal=is_internal,
     )
+    pending = _unannounced.get()
+    if pending is None:
+        pending = {}
+        _unannounced.set(pending)
+    pending.setdefault(ticket.pk, []).append(event)
+    return event
 
 
 def ticket_created_event(*, ticket: Ticket, actor, actor_kind=None) -> TicketEvent:
@@ -184,5 +207,21 @@ def notification_failed_event(*, ticket: Ticket, effect: str, error: str, attemp
         actor=None,
         new=effect,
         metadata={"effect": effect, "error": error[:1000], "attempts": attempts},
+        is_internal=True,
+    )
+
+
+def rule_applied_event(
+    *, ticket: Ticket, rule_id: int, rule_name: str, action: str, detail: str = ""
+) -> TicketEvent:
+    """An automation rule did something to the ticket (one event per action)."""
+    return _write(
+        ticket=ticket,
+        kind=Kind.RULE_APPLIED,
+        actor=None,
+        actor_kind=TicketEvent.ActorKind.SYSTEM,
+        field="rule",
+        new=rule_name,
+        metadata={"rule_id": rule_id, "rule": rule_name, "action": action, "detail": detail},
         is_internal=True,
     )

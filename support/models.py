@@ -299,6 +299,9 @@ class Ticket(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     rated_at = models.DateTimeField(null=True, blank=True)
     sla_due_at = models.DateTimeField(null=True, blank=True)
+    status_changed_at = models.DateTimeField(
+        default=timezone.now, help_text="When the ticket entered its current status."
+    )
     follow_up_of = models.ForeignKey(
         "self",
         null=True,
@@ -325,6 +328,8 @@ class Ticket(models.Model):
             # Daily rollups: the deadlines and first responses of one day.
             models.Index(fields=["sla_due_at"], name="ticket_sla_due_idx"),
             models.Index(fields=["first_response_at"], name="ticket_first_response_idx"),
+            # Time rules: "3 days awaiting the customer", "7 days after resolution".
+            models.Index(fields=["status", "status_changed_at"], name="ticket_status_since_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -508,6 +513,7 @@ class TicketEvent(models.Model):
         GITHUB_ISSUE_CLOSED = "github_issue_closed", "GitHub issue closed"
         GITHUB_FAILED = "github_failed", "GitHub failed"
         NOTIFICATION_FAILED = "notification_failed", "Email not sent"
+        RULE_APPLIED = "rule_applied", "Automation rule applied"
 
     class ActorKind(models.TextChoices):
         CUSTOMER = "customer", "Customer"

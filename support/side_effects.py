@@ -26,12 +26,23 @@ import logging
 
 from django.db import transaction
 
+from core import events
 from core.outbox import schedule_after_commit
 
 logger = logging.getLogger(__name__)
 
 
 def after_commit(kind: str, **ids) -> None:
+    from support.events import take_unannounced
+
+    # Rules and outbound webhooks (automation) hear of the change while its transaction
+    # is still open: what they do commits, or rolls back, with it.
+    events.announce(
+        "ticket_activity",
+        ticket_id=ids["ticket_id"],
+        kind=kind,
+        events=take_unannounced(ids["ticket_id"]),
+    )
     if kind in EMAILED_AFTER:
         schedule_after_commit("support.tasks.ticket_effects", kind, **ids)
     if kind in ANALYZED_AFTER:

@@ -78,6 +78,7 @@ __all__ = [
     "ticket_reopen",
     "ticket_request_ai",
     "ticket_resolve",
+    "ticket_route",
     "ticket_set_status",
     "ticket_update",
     "validate_attachments",
@@ -129,6 +130,7 @@ def _transition(
         )
     old = ticket.status
     ticket.status = new_status
+    ticket.status_changed_at = timezone.now()
     events.status_changed_event(
         ticket=ticket,
         actor=actor,
@@ -337,12 +339,13 @@ def message_add(
             ticket.first_response_at = message.created_at
         if sender_kind == SenderKind.AGENT and ticket.status in OPEN_STATUSES:
             _transition(ticket, S.AWAITING_CUSTOMER, actor=author)
+    ticket.save()
+    if message.is_public_reply:
         after_commit("public_reply", ticket_id=ticket.pk, message_id=message.pk)
     elif sender_kind == SenderKind.CUSTOMER:
         after_commit("customer_replied", ticket_id=ticket.pk, message_id=message.pk)
     else:  # an internal note, a system message: shown live, nobody is emailed
         after_commit("message_added", ticket_id=ticket.pk, message_id=message.pk)
-    ticket.save()
     return message
 
 
@@ -435,7 +438,7 @@ def ticket_set_status(
     _choice(status, TicketStatus, "status")
     ticket = _lock(ticket)
     if _transition(ticket, status, actor=actor, actor_kind=actor_kind, metadata=metadata):
-        ticket.save(update_fields=["status", "updated_at"])
+        ticket.save(update_fields=["status", "status_changed_at", "updated_at"])
         after_commit("ticket_changed", ticket_id=ticket.pk)
     return ticket
 
@@ -528,6 +531,7 @@ def ticket_update(
         changed.append("type")
     if changed:
         ticket.save(update_fields=[*changed, "updated_at"])
+        after_commit("ticket_changed", ticket_id=ticket.pk)
     return ticket
 
 
@@ -603,6 +607,41 @@ def _round_robin_pick(team: Team, now):
 
 
 @transaction.atomic
+def ticket_route(*, ticket: Ticket, team: Team, actor=None, round_robin: bool = False) -> Ticket:
+    """Give the ticket to ``team`` (an automation rule, an agent); with ``round_robin``,
+    also to the team's available member assigned least recently (none available: the
+    ticket stays with the team). A team change is an event, and so is the assignment."""
+    if team is None:
+        raise DomainError("Choose a team.", field="team")
+    ticket = _lock(ticket)
+    changed = []
+    if ticket.team_id != team.pk:
+        events.field_changed_event(
+            ticket=ticket,
+            actor=actor,
+            field="team",
+            old=ticket.team.name if ticket.team_id else "",
+            new=team.name,
+        )
+        ticket.team = team
+        changed.append("team")
+    assignee = _round_robin_pick(team, timezone.now()) if round_robin else None
+    if assignee is not None and assignee.pk != ticket.assignee_id:
+        events.assigned_event(
+            ticket=ticket, actor=actor, old_assignee=ticket.assignee, new_assignee=assignee
+        )
+        ticket.assignee = assignee
+        changed.append("assignee")
+    if changed:
+        ticket.save(update_fields=[*changed, "updated_at"])
+        if "assignee" in changed:
+            after_commit("assigned", ticket_id=ticket.pk, user_id=assignee.pk)
+        else:
+            after_commit("ticket_changed", ticket_id=ticket.pk)
+    return ticket
+
+
+@transaction.atomic
 def ticket_escalate(
     *,
     ticket: Ticket,
@@ -649,7 +688,7 @@ def ticket_escalate(
         )
         ticket.assignee = assignee
     ticket.team = team or ticket.team
-    ticket.save(update_fields=["status", "assignee", "team", "updated_at"])
+    ticket.save(update_fields=["status", "status_changed_at", "assignee", "team", "updated_at"])
     events.escalated_event(ticket=ticket, actor=actor, escalation=escalation, actor_kind=actor_kind)
     after_commit("escalated", ticket_id=ticket.pk, escalation_id=escalation.pk)
     return escalation
@@ -686,7 +725,7 @@ def _settle(ticket: Ticket, status: str, *, stamp: str, actor, actor_kind) -> Ti
     now = timezone.now()
     _transition(ticket, status, actor=actor, actor_kind=actor_kind)
     setattr(ticket, stamp, now)
-    ticket.save(update_fields=["status", stamp, "updated_at"])
+    ticket.save(update_fields=["status", "status_changed_at", stamp, "updated_at"])
     ticket.escalations.filter(is_resolved=False).update(is_resolved=True, resolved_at=now)
     return ticket
 

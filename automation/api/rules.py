@@ -1,0 +1,3 @@
+"""API of automation rules (being written)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""API of automation webhooks (being written)."""
+
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""Automation's write path: one function per change (``rules``, ``webhooks``)."""

@@ -1,0 +1,1 @@
+"""Automation's Celery tasks: the time-rule sweep (beat) and webhook deliveries."""
