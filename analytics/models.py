@@ -28,10 +28,11 @@ class DailyOverview(Rollup):
     Opened: tickets created that day (also by channel: portal, email, chat, API).
     Resolved / escalated / reopened: tickets with such an event that day (each ticket
     once). AI resolved: resolved that day by the AI agent, without a person. Backlog:
-    tickets open at the end of the day. SLA breaches: tickets whose resolution deadline
-    fell that day and was missed (still open, or resolved late). Deflection: signed-in
-    help-center searches not followed by a ticket from the same person within 24 hours,
-    and AI answers (resolutions) not escalated to a person within 24 hours.
+    tickets open at the end of the day. SLA breaches: tickets whose first missed due
+    time (first response, next response or resolution, in business time) fell that
+    day. Deflection: signed-in help-center searches not followed by a ticket from the
+    same person within 24 hours, and AI answers (resolutions) not escalated to a person
+    within 24 hours.
     """
 
     tickets_opened = models.PositiveIntegerField(default=0)

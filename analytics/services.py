@@ -184,8 +184,11 @@ def _overview(day, start, end) -> dict:
 
 
 def _sla_breaches(start, end) -> int:
-    """Deadlines that fell in the day and were missed: the ticket was not resolved or
-    closed at its deadline (its status then, from the event log: exact through reopenings)."""
+    """SLA breaches of the day, in business time: tickets whose first missed due time
+    (first response, next response or resolution; ``sla_breached_at``, stamped by the
+    services and the minute beat) fell in the day. A ticket without the stamp (written
+    before the SLA clocks, or not stamped yet) counts when its deadline fell in the day
+    and it was not resolved or closed then (its status from the event log)."""
     status_at_deadline = Subquery(
         TicketEvent.objects.filter(
             ticket=OuterRef("pk"),
@@ -195,12 +198,14 @@ def _sla_breaches(start, end) -> int:
         .order_by("-created_at", "-id")
         .values("new_value")[:1]
     )
-    return (
-        Ticket.objects.filter(_in("sla_due_at", start, end))
+    stamped = Ticket.objects.filter(_in("sla_breached_at", start, end)).count()
+    unstamped = (
+        Ticket.objects.filter(_in("sla_due_at", start, end), sla_breached_at__isnull=True)
         .alias(status_then=Coalesce(status_at_deadline, models.Value(TicketStatus.NEW)))
         .exclude(status_then__in=DONE_STATUSES)
         .count()
     )
+    return stamped + unstamped
 
 
 def _moves(events) -> dict:

@@ -7,10 +7,12 @@ action, checked against :data:`ALLOWED_TRANSITIONS`, with its :class:`TicketEven
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -23,14 +25,170 @@ from pgvector.django import HnswIndex, VectorField
 # ======================================================================================
 
 
-class SlaPolicy(models.Model):
-    """Service level: how many hours a ticket may stay unresolved, by priority.
+class Plan(models.TextChoices):
+    """An organization's subscription plan."""
 
-    A ticket's ``sla_due_at`` is its creation time plus the hours of its organization's
-    policy for its priority (the default policy for customers without one).
+    FREE = "free", "Free"
+    STARTER = "starter", "Starter"
+    BUSINESS = "business", "Business"
+    ENTERPRISE = "enterprise", "Enterprise"
+
+
+def _known_time_zone(name: str) -> bool:
+    if not name or name != name.strip():
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+class BusinessCalendar(models.Model):
+    """When the support team is at work: weekly :class:`BusinessHours` in a time zone, and
+    :class:`Holiday` dates with no work at all.
+
+    An SLA policy with a calendar counts its targets in business time (``support.sla``):
+    a ticket opened on Friday at 16:00 against an 8-hour target on Mon–Fri 09:00–17:00 is
+    due on Monday at 16:00. Hours are local wall-clock times of ``time_zone``, so a day
+    on which daylight saving time changes has its real length. ``is_default`` marks the
+    calendar offered for new policies. ``updated_at`` moves on every change to the
+    calendar, its hours or its holidays (processes reload their copy on it).
     """
 
     name = models.CharField(max_length=100, unique=True)
+    time_zone = models.CharField(
+        max_length=64, default="UTC", help_text="IANA name, e.g. Europe/Berlin."
+    )
+    is_default = models.BooleanField(default=False, help_text="Offered for new SLA policies.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_calendar"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.time_zone})"
+
+    def clean(self) -> None:
+        if not _known_time_zone(self.time_zone):
+            raise ValidationError(
+                {"time_zone": f"“{self.time_zone}” is not a known time zone (e.g. Europe/Berlin)."}
+            )
+
+
+class BusinessHours(models.Model):
+    """One opening interval of a calendar on a weekday (local time); a weekday may have
+    several (09:00–12:00 and 13:00–17:00), never overlapping. An end of 00:00 means
+    midnight at the end of the day."""
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, "Monday"
+        TUESDAY = 1, "Tuesday"
+        WEDNESDAY = 2, "Wednesday"
+        THURSDAY = 3, "Thursday"
+        FRIDAY = 4, "Friday"
+        SATURDAY = 5, "Saturday"
+        SUNDAY = 6, "Sunday"
+
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="hours")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    start_time = models.TimeField()
+    end_time = models.TimeField(help_text="00:00 means midnight at the end of the day.")
+
+    class Meta:
+        verbose_name = "business hours"
+        verbose_name_plural = "business hours"
+        ordering = ["calendar", "weekday", "start_time"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(weekday__gte=0, weekday__lte=6), name="business_hours_weekday"
+            ),
+            models.CheckConstraint(
+                condition=Q(start_time__lt=models.F("end_time")) | Q(end_time=time(0)),
+                name="business_hours_start_before_end",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        def hhmm(value) -> str:
+            return value.strftime("%H:%M") if value is not None else "?"
+
+        return f"{self.get_weekday_display()} {hhmm(self.start_time)}–{hhmm(self.end_time)}"
+
+    @property
+    def end_minutes(self) -> int:
+        """The end as minutes after midnight (00:00 is 1440)."""
+        if self.end_time == time(0):
+            return 24 * 60
+        return self.end_time.hour * 60 + self.end_time.minute
+
+    @property
+    def start_minutes(self) -> int:
+        return self.start_time.hour * 60 + self.start_time.minute
+
+    def clean(self) -> None:
+        if (
+            self.start_time is not None
+            and self.end_time is not None
+            and self.start_minutes >= self.end_minutes
+        ):
+            raise ValidationError({"end_time": "The end must be after the start."})
+
+
+class Holiday(models.Model):
+    """A date (local to the calendar) on which the team does not work."""
+
+    calendar = models.ForeignKey(
+        BusinessCalendar, on_delete=models.CASCADE, related_name="holidays"
+    )
+    date = models.DateField()
+    name = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["calendar", "date"]
+        constraints = [
+            models.UniqueConstraint(fields=["calendar", "date"], name="one_holiday_per_date")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date or '?'} {self.name}".strip()
+
+
+class SlaPolicy(models.Model):
+    """Service level: how soon the team answers and resolves a ticket, by priority.
+
+    Targets per priority (:class:`SlaTarget`): the first response (from opening), the
+    next response (from a customer's message after the team's last public reply) and
+    the resolution (paused while the ticket awaits the customer). They are counted in
+    business time of ``calendar`` (none: around the clock). A priority without a target
+    row uses ``<priority>_hours`` for all three.
+
+    Which policy applies to a ticket: its organization's own policy, else the policy of
+    the organization's ``plan``, else the default policy, else the built-in hours
+    (``support.services.tickets.DEFAULT_SLA_HOURS``). See ``Ticket`` for the clocks.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    calendar = models.ForeignKey(
+        BusinessCalendar,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="policies",
+        help_text="Business hours the targets count in (empty: around the clock).",
+    )
+    plan = models.CharField(
+        max_length=20,
+        choices=Plan.choices,
+        blank=True,
+        help_text="Applies to organizations of this plan that have no policy of their own.",
+    )
     low_hours = models.PositiveIntegerField(default=72)
     normal_hours = models.PositiveIntegerField(default=24)
     high_hours = models.PositiveIntegerField(default=8)
@@ -45,7 +203,10 @@ class SlaPolicy(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["is_default"], condition=Q(is_default=True), name="one_default_sla"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["plan"], condition=~Q(plan=""), name="one_sla_per_plan"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -55,6 +216,29 @@ class SlaPolicy(models.Model):
         return getattr(self, f"{priority}_hours")
 
 
+class SlaTarget(models.Model):
+    """A policy's targets for one priority, in business minutes."""
+
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.CASCADE, related_name="targets")
+    priority = models.CharField(
+        max_length=10,
+        choices=[("low", "Low"), ("normal", "Normal"), ("high", "High"), ("urgent", "Urgent")],
+    )
+    first_response_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    next_response_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    resolution_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+
+    class Meta:
+        verbose_name = "SLA target"
+        ordering = ["policy", "priority"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "priority"], name="one_target_per_priority")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.priority} targets"
+
+
 class Organization(models.Model):
     """A customer account: a company whose people open tickets.
 
@@ -62,11 +246,7 @@ class Organization(models.Model):
     its tickets are due.
     """
 
-    class Plan(models.TextChoices):
-        FREE = "free", "Free"
-        STARTER = "starter", "Starter"
-        BUSINESS = "business", "Business"
-        ENTERPRISE = "enterprise", "Enterprise"
+    Plan = Plan
 
     name = models.CharField(max_length=200, unique=True)
     plan = models.CharField(max_length=20, choices=Plan.choices, default=Plan.FREE)
@@ -236,11 +416,20 @@ class TicketQuerySet(models.QuerySet):
         return self.filter(status__in=OPEN_STATUSES)
 
     def sla_breached(self, now):
-        """Open past their due time, or resolved after it."""
+        """A due time passed unmet: stamped, open past their due time, or resolved after it."""
         return self.filter(
-            Q(status__in=OPEN_STATUSES, sla_due_at__lt=now)
+            Q(sla_breached_at__isnull=False)
+            | Q(status__in=OPEN_STATUSES, sla_due_at__lt=now)
             | Q(resolved_at__isnull=False, sla_due_at__lt=models.F("resolved_at"))
         )
+
+    def sla_at_risk(self, now):
+        """Open, with little business time left (or none)."""
+        return self.filter(status__in=OPEN_STATUSES, sla_at_risk_at__lte=now)
+
+    def sla_paused(self):
+        """Open, the resolution clock waiting for the customer."""
+        return self.filter(status__in=OPEN_STATUSES, sla_paused_at__isnull=False)
 
 
 class Ticket(models.Model):
@@ -249,6 +438,16 @@ class Ticket(models.Model):
     Identified to people by ``reference`` (``HD-YYYYMMDD-NNNN``, numbered per day).
     ``first_response_at`` is set once, by the first public reply of the AI or an agent;
     ``resolved_at`` is the latest resolution (cleared when the ticket is reopened).
+
+    SLA clocks (``support.services.tickets``, business time of the policy's calendar):
+    ``first_response_due_at`` runs from opening until the first public reply;
+    ``next_response_due_at`` from a customer's message after the team's last public
+    reply until the next one; ``resolution_due_at`` until resolution, paused while the
+    ticket awaits the customer (``sla_paused_at``; ``sla_business_seconds`` used so far,
+    ``sla_resumed_at`` when it last restarted). ``sla_due_at`` is the nearest of the
+    three (None while paused with no response owed), ``sla_at_risk_at`` the instant
+    ``HELPDESK_SLA_AT_RISK_HOURS`` business hours before it, and ``sla_breached_at``
+    when a due time first passed unmet.
     """
 
     reference = models.CharField(max_length=20, unique=True, editable=False)
@@ -298,7 +497,29 @@ class Ticket(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     rated_at = models.DateTimeField(null=True, blank=True)
-    sla_due_at = models.DateTimeField(null=True, blank=True)
+    sla_due_at = models.DateTimeField(
+        null=True, blank=True, help_text="The nearest running SLA due time (None while paused)."
+    )
+    first_response_due_at = models.DateTimeField(null=True, blank=True)
+    next_response_due_at = models.DateTimeField(null=True, blank=True)
+    resolution_due_at = models.DateTimeField(null=True, blank=True)
+    sla_business_seconds = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Business time the resolution clock had used when it last stopped.",
+    )
+    sla_resumed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the resolution clock last (re)started."
+    )
+    sla_paused_at = models.DateTimeField(
+        null=True, blank=True, help_text="Since when the resolution clock waits for the customer."
+    )
+    sla_at_risk_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the remaining business time gets short."
+    )
+    sla_breached_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a due time first passed unmet."
+    )
     status_changed_at = models.DateTimeField(
         default=timezone.now, help_text="When the ticket entered its current status."
     )
@@ -325,9 +546,15 @@ class Ticket(models.Model):
                 name="ticket_open_sla_idx",
                 condition=Q(status__in=sorted(OPEN_STATUSES)),
             ),
+            models.Index(
+                fields=["sla_at_risk_at"],
+                name="ticket_open_sla_risk_idx",
+                condition=Q(status__in=sorted(OPEN_STATUSES)),
+            ),
             # Daily rollups: the deadlines and first responses of one day.
             models.Index(fields=["sla_due_at"], name="ticket_sla_due_idx"),
             models.Index(fields=["first_response_at"], name="ticket_first_response_idx"),
+            models.Index(fields=["sla_breached_at"], name="ticket_sla_breached_idx"),
             # Time rules: "3 days awaiting the customer", "7 days after resolution".
             models.Index(fields=["status", "status_changed_at"], name="ticket_status_since_idx"),
         ]
@@ -358,11 +585,17 @@ class Ticket(models.Model):
         return status in ALLOWED_TRANSITIONS[self.status]
 
     def sla_breached(self, now) -> bool:
+        if self.sla_breached_at is not None:
+            return True
         if self.sla_due_at is None:
             return False
         if self.resolved_at is not None:
             return self.resolved_at > self.sla_due_at
         return self.is_open and now > self.sla_due_at
+
+    @property
+    def sla_paused(self) -> bool:
+        return self.sla_paused_at is not None and self.is_open
 
     def age(self, now) -> timedelta:
         return now - self.created_at

@@ -173,7 +173,7 @@ def ticket_payload(ticket: Ticket, *, staff: bool) -> dict:
         "fields": {
             "assignee": (str(ticket.assignee) if ticket.assignee else "—")
             + (f" ({ticket.team})" if ticket.team else ""),
-            "sla_due": _display(ticket.sla_due_at),
+            "sla_due": "paused" if ticket.sla_paused else _display(ticket.sla_due_at),
             "first_response": _display(ticket.first_response_at),
             "ai_confidence": _number(ticket.ai_confidence),
             "sentiment": _number(ticket.sentiment),
@@ -209,6 +209,7 @@ def feed_entry(ticket: Ticket, now) -> dict:
         "created_at": ticket.created_at.isoformat(),
         "sla_due_at": ticket.sla_due_at.isoformat() if ticket.sla_due_at else None,
         "sla_breached": ticket.sla_breached(now),
+        "sla_paused": ticket.sla_paused,
         "buckets": selectors.feed_buckets_of(ticket, now),
         "url": reverse("admin:support_ticket_change", args=[ticket.pk]),
     }

@@ -99,16 +99,35 @@ UNANSWERED_STATUSES = frozenset(
 
 
 def sla_at_risk_before(now):
-    """An open ticket due before this time is at risk (or already breached)."""
+    """An open ticket due before this time is at risk (or already breached), whatever
+    its calendar: a business-time window starts no later than the wall-clock one."""
     return now + timedelta(hours=settings.HELPDESK_SLA_AT_RISK_HOURS)
+
+
+def sla_at_risk_filter(now) -> Q:
+    """At risk: the remaining business time fell below ``HELPDESK_SLA_AT_RISK_HOURS``
+    (``sla_at_risk_at`` passed), or less wall-clock time is left than that (which
+    implies it, and also covers due times written without their at-risk instant)."""
+    return Q(status__in=sorted(OPEN_STATUSES)) & (
+        Q(sla_at_risk_at__lte=now) | Q(sla_due_at__lt=sla_at_risk_before(now))
+    )
 
 
 def feed_bucket_filters(now) -> dict[str, Q]:
     return {
         "new": Q(status__in=sorted(UNANSWERED_STATUSES)),
         "escalated": Q(status=TicketStatus.ESCALATED),
-        "at_risk": Q(status__in=sorted(OPEN_STATUSES), sla_due_at__lt=sla_at_risk_before(now)),
+        "at_risk": sla_at_risk_filter(now),
     }
+
+
+def sla_at_risk(ticket: Ticket, now) -> bool:
+    """The same rule as :func:`sla_at_risk_filter`, for one ticket."""
+    if not ticket.is_open:
+        return False
+    if ticket.sla_at_risk_at is not None and ticket.sla_at_risk_at <= now:
+        return True
+    return ticket.sla_due_at is not None and ticket.sla_due_at < sla_at_risk_before(now)
 
 
 def feed_buckets_of(ticket: Ticket, now) -> list[str]:
@@ -118,7 +137,7 @@ def feed_buckets_of(ticket: Ticket, now) -> list[str]:
         buckets.append("new")
     if ticket.status == TicketStatus.ESCALATED:
         buckets.append("escalated")
-    if ticket.is_open and ticket.sla_due_at and ticket.sla_due_at < sla_at_risk_before(now):
+    if sla_at_risk(ticket, now):
         buckets.append("at_risk")
     return buckets
 

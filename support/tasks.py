@@ -193,22 +193,28 @@ _SLA_WATERMARK = "support:sla-risk:announced-until"
 
 @shared_task
 def announce_sla_risk(limit: int = 500) -> int:
-    """Beat, every minute: open tickets that the clock alone moved into "SLA at risk" or
-    past their deadline since the last run are announced to the agents' live feed (every
-    other change is announced when it commits). Returns how many were announced."""
+    """Beat, every minute: open tickets that the clock alone moved into "SLA at risk"
+    (``sla_at_risk_at``, business time) or past their deadline since the last run are
+    announced to the agents' live feed (every other change is announced when it
+    commits), and the ones past their deadline get ``sla_breached_at`` stamped. Returns
+    how many were announced."""
     from datetime import timedelta
 
     from django.conf import settings
-    from django.db.models import Q
+    from django.db.models import F, Q
     from django.utils import timezone
 
-    from support import realtime
+    from support import realtime, services
 
     now = timezone.now()
     since = cache.get(_SLA_WATERMARK) or now - timedelta(minutes=2)
     at_risk = timedelta(hours=settings.HELPDESK_SLA_AT_RISK_HOURS)
-    crossed = Q(sla_due_at__gt=since + at_risk, sla_due_at__lte=now + at_risk) | Q(
-        sla_due_at__gt=since, sla_due_at__lte=now
+    # A due time written without its at-risk instant counts by the wall clock.
+    unset = Q(sla_at_risk_at__isnull=True) | Q(sla_at_risk_at__gt=F("sla_due_at") - at_risk)
+    crossed = (
+        Q(sla_at_risk_at__gt=since, sla_at_risk_at__lte=now)
+        | Q(sla_due_at__gt=since, sla_due_at__lte=now)
+        | (unset & Q(sla_due_at__gt=since + at_risk, sla_due_at__lte=now + at_risk))
     )
     ids = list(
         Ticket.objects.open()
@@ -216,6 +222,7 @@ def announce_sla_risk(limit: int = 500) -> int:
         .order_by("sla_due_at")
         .values_list("pk", flat=True)[:limit]
     )
+    services.ticket_sla_stamp_breaches(now=now)
     for ticket_id in ids:
         realtime.publish("sla_at_risk", {"ticket_id": ticket_id})
     cache.set(_SLA_WATERMARK, now, timeout=None)

@@ -24,8 +24,9 @@ import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.core.management import call_command
@@ -36,6 +37,9 @@ from analytics import history
 from bench.common import log
 from bench.rollup import BIG_TABLES, DAYS, SEED
 from integrations.llm import cost_usd
+
+if TYPE_CHECKING:
+    from support import sla
 
 #: Incident days (positions in the year): three times the usual volume.
 INCIDENT_DAYS = (47, 173, 288)
@@ -76,6 +80,8 @@ class Customer:
     id: int
     organization_id: int | None
     sla_hours: dict[str, int]  # by priority, from the organization's SLA policy
+    # by priority: the policy's business hours, targets and at-risk window
+    sla_clocks: dict[str, sla.Clock] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -105,13 +111,28 @@ class People:
 def people_from_database() -> People:
     """The customers, agents (non-superuser staff), published articles and routes of the
     database, in the order the demo uses them (by id)."""
+    from django.conf import settings
     from django.contrib.auth import get_user_model
 
     from knowledge.models import Article
-    from support import services
+    from support import services, sla
     from support.models import CustomerProfile, TicketPriority, TicketType
 
     profiles = CustomerProfile.objects.select_related("organization__sla_policy", "user")
+    window = dt.timedelta(hours=settings.HELPDESK_SLA_AT_RISK_HOURS)
+    clocks = {}  # by policy id: as the services compute them, once per policy
+
+    def clocks_for(organization) -> dict[str, sla.Clock]:
+        policy = sla.policy_for_organization(organization)
+        key = policy.pk if policy else None
+        if key not in clocks:
+            hours = sla.calendar_for_policy(policy)
+            clocks[key] = {
+                priority: sla.Clock(hours, sla.targets_for(policy, priority), window)
+                for priority in TicketPriority.values
+            }
+        return clocks[key]
+
     customers = [
         Customer(
             id=p.user_id,
@@ -120,6 +141,7 @@ def people_from_database() -> People:
                 priority: services.sla_hours(p.organization, priority)
                 for priority in TicketPriority.values
             },
+            sla_clocks=clocks_for(p.organization),
         )
         for p in profiles.filter(user__is_active=True, user__is_staff=False).order_by("user_id")
     ]
@@ -150,7 +172,9 @@ TICKET_COLUMNS = (
     "id, reference, subject, description, type, status, priority, channel, requester_id,"
     " organization_id, assignee_id, team_id, ai_confidence, sentiment, satisfaction_rating,"
     " satisfaction_comment, reopened_count, created_at, updated_at, first_response_at,"
-    " resolved_at, closed_at, rated_at, sla_due_at"
+    " resolved_at, closed_at, rated_at, sla_due_at, status_changed_at,"
+    " first_response_due_at, next_response_due_at, resolution_due_at, sla_business_seconds,"
+    " sla_resumed_at, sla_paused_at, sla_at_risk_at, sla_breached_at"
 )
 MESSAGE_COLUMNS = (
     "id, ticket_id, sender_kind, author_id, body, is_internal, created_at, ai_model,"
@@ -216,24 +240,43 @@ class _Ticket:
     __slots__ = (
         "ai_confidence",
         "assignee",
+        "clock",
         "closed_at",
         "comment",
+        "created_at",
         "escalations",
         "first_response_at",
+        "first_response_due_at",
         "id",
         "last_reply",
+        "next_response_due_at",
         "rated_at",
         "rating",
         "reopened",
+        "resolution_due_at",
         "resolved_at",
         "sentiment",
+        "sla_at_risk_at",
+        "sla_breached_at",
+        "sla_business_seconds",
+        "sla_due_at",
+        "sla_paused_at",
+        "sla_resumed_at",
         "status",
+        "status_changed_at",
         "team_id",
     )
 
     def __init__(self, ticket_id: int):
         self.id = ticket_id
         self.status = "new"
+        self.status_changed_at = None
+        self.clock: sla.Clock | None = None
+        self.created_at = None
+        self.first_response_due_at = self.next_response_due_at = self.resolution_due_at = None
+        self.sla_at_risk_at = self.sla_breached_at = self.sla_due_at = None
+        self.sla_paused_at = self.sla_resumed_at = None
+        self.sla_business_seconds = 0
         self.assignee: Agent | None = None
         self.team_id = None
         self.ai_confidence = self.sentiment = None
@@ -340,9 +383,13 @@ class BulkWriter:
         reference = f"HD-{local_day:%Y%m%d}-{number:04d}"
         agent = people.agents[story.agent % len(people.agents)]
         self.paths[story.path] += 1
+        t.clock = customer.sla_clocks.get(story.priority)
         for step in story.steps:
             kind = step.kind
             if kind == history.OPEN:
+                t.created_at = step.at
+                if t.clock is not None:
+                    t.clock.start(t, step.at)
                 self._message(t, step.at, "customer", customer.id, story.description, event=False)
                 self._event(
                     t,
@@ -432,7 +479,18 @@ class BulkWriter:
                 t.resolved_at,
                 t.closed_at,
                 t.rated_at,
-                opened + dt.timedelta(hours=customer.sla_hours[story.priority]),
+                t.sla_due_at
+                if t.clock is not None
+                else opened + dt.timedelta(hours=customer.sla_hours[story.priority]),
+                t.status_changed_at or opened,
+                t.first_response_due_at,
+                t.next_response_due_at,
+                t.resolution_due_at,
+                t.sla_business_seconds,
+                t.sla_resumed_at,
+                t.sla_paused_at,
+                t.sla_at_risk_at,
+                t.sla_breached_at,
             ]
         )
 
@@ -473,6 +531,9 @@ class BulkWriter:
 
     def _status(self, t: _Ticket, at, new: str, actor_id, actor_kind: str, metadata=None):
         old, t.status = t.status, new
+        t.status_changed_at = at
+        if t.clock is not None:
+            t.clock.status_changed(t, old, new, at)
         self._event(t, at, "status_changed", actor_id, actor_kind, "status", old, new, metadata)
 
     def _assign(self, t: _Ticket, at, agent: Agent, *, actor_id, actor_kind: str) -> None:
@@ -544,6 +605,13 @@ class BulkWriter:
         row += ["", "", "[]"]  # not mail: no Message-ID, no delivery (as message_add writes)
         row.append(self._next())
         self._bucket(at).messages.append(row)
+        if event and t.clock is not None:  # as message_add does (not the description)
+            t.clock.message_added(
+                t,
+                at,
+                public_reply=not internal and sender in ("agent", "ai"),
+                from_customer=not internal and sender == "customer",
+            )
         if event:
             actor_kind = sender if sender != "system" else "system"
             self._event(

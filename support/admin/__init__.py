@@ -3,7 +3,8 @@ their ModelAdmins.
 
 - ``tickets``: the ticket queue, the ticket page with its buttons, the live feed;
 - ``escalations``: escalations and the event log (read-only);
-- ``organizations``: organizations and their people, teams and members, SLA policies;
+- ``organizations``: organizations and their people, teams and members;
+- ``sla``: business calendars (hours, holidays) and SLA policies with their targets;
 - ``replies``: saved replies;
 - ``training``: the training examples' review queue;
 - ``email``: support addresses, mail domains, inbound mail (spam queue), participants;
@@ -21,6 +22,7 @@ from support.admin import (
     mailboxes,
     organizations,
     replies,
+    sla,
     tickets,
     training,
 )
@@ -31,6 +33,7 @@ __all__ = [
     "mailboxes",
     "organizations",
     "replies",
+    "sla",
     "tickets",
     "training",
 ]

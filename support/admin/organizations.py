@@ -1,7 +1,7 @@
-"""Organizations with their people, teams with their members, SLA policies: the
-managers' part of the desk's setup. Every save goes through support's services
-(``organization_create`` / ``organization_update``, ``organization_members_save``,
-``team_save``, ``team_members_save``, ``sla_policy_save``)."""
+"""Organizations with their people, teams with their members: the managers' part of the
+desk's setup (SLA policies and calendars: ``support.admin.sla``). Every save goes
+through support's services (``organization_create`` / ``organization_update``,
+``organization_members_save``, ``team_save``, ``team_members_save``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from support.models import (
     OPEN_STATUSES,
     CustomerProfile,
     Organization,
-    SlaPolicy,
     Team,
     TeamMembership,
 )
@@ -112,17 +111,3 @@ class TeamAdmin(AgentAccessMixin, admin.ModelAdmin):
             memberships=memberships,
             removed=formset.deleted_objects,
         )
-
-
-@admin.register(SlaPolicy)
-class SlaPolicyAdmin(AgentAccessMixin, admin.ModelAdmin):
-    list_display = ("name", "urgent_hours", "high_hours", "normal_hours", "low_hours", "is_default")
-
-    def has_change_permission(self, request, obj=None):
-        return selectors.is_manager(request.user)
-
-    def has_add_permission(self, request):
-        return selectors.is_manager(request.user)
-
-    def save_model(self, request, obj, form, change):
-        services.sla_policy_save(policy=obj, actor=request.user)

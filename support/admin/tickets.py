@@ -63,10 +63,19 @@ class SlaFilter(admin.SimpleListFilter):
     parameter_name = "sla"
 
     def lookups(self, request, model_admin):
-        return [("breached", "Breached"), ("due_4h", "Due within 4 hours")]
+        return [
+            ("at_risk", "At risk"),
+            ("breached", "Breached"),
+            ("paused", "Paused (awaiting the customer)"),
+            ("due_4h", "Due within 4 hours"),
+        ]
 
     def queryset(self, request, queryset):
         now = timezone.now()
+        if self.value() == "at_risk":
+            return queryset.filter(selectors.sla_at_risk_filter(now))
+        if self.value() == "paused":
+            return queryset.sla_paused()
         if self.value() == "breached":
             return queryset.sla_breached(now)
         if self.value() == "due_4h":
@@ -158,6 +167,12 @@ class TicketAdmin(AgentAccessMixin, admin.ModelAdmin):
         "resolved_at",
         "closed_at",
         "sla_due_at",
+        "first_response_due_at",
+        "next_response_due_at",
+        "resolution_due_at",
+        "sla_paused_at",
+        "sla_at_risk_at",
+        "sla_breached_at",
     )
     fieldsets = (
         (None, {"fields": ("reference", "subject", "status", "priority", "type", "channel")}),
@@ -181,6 +196,12 @@ class TicketAdmin(AgentAccessMixin, admin.ModelAdmin):
                     "created_at",
                     "first_response_at",
                     "sla_due_at",
+                    "first_response_due_at",
+                    "next_response_due_at",
+                    "resolution_due_at",
+                    "sla_paused_at",
+                    "sla_at_risk_at",
+                    "sla_breached_at",
                     "resolved_at",
                     "closed_at",
                     "updated_at",
@@ -222,6 +243,10 @@ class TicketAdmin(AgentAccessMixin, admin.ModelAdmin):
 
     @admin.display(description="SLA due", ordering="sla_due_at")
     def sla(self, ticket):
+        if ticket.sla_paused and ticket.sla_due_at is None:
+            return format_html(
+                '<span class="hd-paused" title="since {}">paused</span>', ticket.sla_paused_at
+            )
         if ticket.sla_due_at is None:
             return "—"
         now = timezone.now()

@@ -3,7 +3,15 @@ from django.utils import timezone
 
 from config.filters import StrictBooleanFilter
 from core.roles import is_agent
-from support.models import Ticket, TicketChannel, TicketPriority, TicketStatus, TicketType
+from support import selectors
+from support.models import (
+    OPEN_STATUSES,
+    Ticket,
+    TicketChannel,
+    TicketPriority,
+    TicketStatus,
+    TicketType,
+)
 
 
 class TicketFilter(django_filters.FilterSet):
@@ -18,6 +26,16 @@ class TicketFilter(django_filters.FilterSet):
     )
     unassigned = StrictBooleanFilter(field_name="assignee", lookup_expr="isnull")
     sla_breached = StrictBooleanFilter(method="filter_sla_breached")
+    sla = django_filters.ChoiceFilter(
+        choices=[
+            ("at_risk", "At risk: little business time left"),
+            ("breached", "Breached: a due time passed unmet"),
+            ("paused", "Paused: the resolution clock awaits the customer"),
+        ],
+        method="filter_sla",
+        help_text="SLA state: at_risk (open, less than HELPDESK_SLA_AT_RISK_HOURS business "
+        "hours left), breached (a due time passed unmet), paused (awaiting the customer).",
+    )
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
@@ -29,6 +47,15 @@ class TicketFilter(django_filters.FilterSet):
         user = self.request.user
         field = "assignee" if is_agent(user) else "requester"
         return queryset.filter(**{field: user}) if value else queryset.exclude(**{field: user})
+
+    def filter_sla(self, queryset, name, value):
+        now = timezone.now()
+        if value == "at_risk":
+            return queryset.filter(selectors.sla_at_risk_filter(now))
+        if value == "paused":
+            return queryset.filter(status__in=sorted(OPEN_STATUSES), sla_paused_at__isnull=False)
+        breached = Ticket.objects.sla_breached(now).values("pk")
+        return queryset.filter(pk__in=breached)
 
     def filter_sla_breached(self, queryset, name, value):
         breached = Ticket.objects.sla_breached(timezone.now()).values("pk")

@@ -123,6 +123,12 @@ class TicketSerializer(_StaffOnlyMixin, serializers.ModelSerializer):
             "closed_at",
             "sla_due_at",
             "sla_breached",
+            "first_response_due_at",
+            "next_response_due_at",
+            "resolution_due_at",
+            "sla_paused_at",
+            "sla_at_risk_at",
+            "sla_breached_at",
         ]
         read_only_fields = fields
 

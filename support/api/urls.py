@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from support.api import views
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("", views.ApiRootView.as_view(), name="api-root"),
     path("me/", views.MeView.as_view(), name="api-me"),
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
+    path("sla/", include("support.api.sla")),
     path("tickets/", tickets.as_view({"get": "list", "post": "create"}), name="api-ticket-list"),
     path(
         "tickets/<str:reference>/",

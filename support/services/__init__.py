@@ -4,7 +4,8 @@
   resolve, close, reopen, rate, ask the AI again);
 - ``training``: the training loop (harvest, review, reuse);
 - ``organizations``: organizations and their people (revenue changes are announced);
-- ``desk``: the desk's setup (saved replies, teams and members, SLA policies);
+- ``desk``: the desk's setup (saved replies, teams and members, SLA policies and
+  business calendars);
 - ``accounts``: customers signing up, API tokens.
 
 Each module lists its services in ``__all__``; all are re-exported here, so callers

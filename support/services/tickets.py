@@ -28,7 +28,7 @@ from django.utils import timezone
 from core.errors import Conflict, DomainError, NotPermitted
 from core.outbox import schedule_after_commit
 from core.roles import is_agent
-from support import events
+from support import events, sla
 from support.email.addresses import support_address_for
 from support.models import (
     ALLOWED_TRANSITIONS,
@@ -39,7 +39,6 @@ from support.models import (
     Escalation,
     Message,
     SavedReply,
-    SlaPolicy,
     Team,
     TeamMembership,
     Ticket,
@@ -80,6 +79,7 @@ __all__ = [
     "ticket_resolve",
     "ticket_route",
     "ticket_set_status",
+    "ticket_sla_stamp_breaches",
     "ticket_update",
     "validate_attachments",
 ]
@@ -87,7 +87,7 @@ __all__ = [
 S = TicketStatus
 SenderKind = Message.SenderKind
 
-DEFAULT_SLA_HOURS = {"low": 72, "normal": 24, "high": 8, "urgent": 4}
+DEFAULT_SLA_HOURS = sla.DEFAULT_SLA_HOURS
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,7 @@ def _transition(
     old = ticket.status
     ticket.status = new_status
     ticket.status_changed_at = timezone.now()
+    _sla_on_status(ticket, old, new_status, ticket.status_changed_at)
     events.status_changed_event(
         ticket=ticket,
         actor=actor,
@@ -163,10 +164,71 @@ def _reference_for(now) -> str:
 
 
 def sla_hours(organization, priority: str) -> int:
-    policy = getattr(organization, "sla_policy", None) if organization else None
-    if policy is None:
-        policy = SlaPolicy.objects.filter(is_default=True).first()
-    return policy.hours_for(priority) if policy else DEFAULT_SLA_HOURS[priority]
+    """Resolution hours of the policy that applies to ``organization`` (own → plan →
+    default → built-in), rounded down (kept for callers that count in hours)."""
+    policy = sla.policy_for_organization(organization)
+    return int(sla.targets_for(policy, priority).resolution.total_seconds() // 3600)
+
+
+# ======================================================================================
+# SLA clocks (see ``Ticket``): every service that changes what they depend on keeps
+# them right, in its transaction; business time comes from ``support.sla``.
+# ======================================================================================
+
+#: The fields the clocks write (added to the ``update_fields`` of status changes).
+SLA_FIELDS = sla.CLOCK_FIELDS
+
+
+def _sla_context(ticket: Ticket, priority: str | None = None) -> sla.Clock:
+    """The ticket's clock rules: its policy's business hours and targets (for
+    ``priority``), and the at-risk window."""
+    policy = sla.policy_for_organization(ticket.organization if ticket.organization_id else None)
+    return sla.Clock(
+        hours=sla.calendar_for_policy(policy),
+        targets=sla.targets_for(policy, priority or ticket.priority),
+        window=timedelta(hours=settings.HELPDESK_SLA_AT_RISK_HOURS),
+    )
+
+
+def _sla_start(ticket: Ticket, now) -> None:
+    _sla_context(ticket).start(ticket, now)
+
+
+def _sla_on_status(ticket: Ticket, old: str, new: str, now) -> None:
+    if sla.Clock.status_matters(old, new):
+        _sla_context(ticket).status_changed(ticket, old, new, now)
+
+
+def _sla_on_message(ticket: Ticket, message: Message) -> None:
+    public = message.is_public_reply
+    from_customer = message.sender_kind == SenderKind.CUSTOMER and not message.is_internal
+    if sla.Clock.message_matters(ticket, public_reply=public, from_customer=from_customer):
+        _sla_context(ticket).message_added(
+            ticket, message.created_at, public_reply=public, from_customer=from_customer
+        )
+
+
+def _sla_reprioritize(ticket: Ticket, old_priority: str) -> None:
+    _sla_context(ticket).reprioritized(ticket, _sla_context(ticket, old_priority).targets)
+
+
+@transaction.atomic
+def ticket_sla_stamp_breaches(*, now=None, limit: int = 1000) -> list[int]:
+    """Stamp ``sla_breached_at`` on open tickets whose nearest due time has passed (the
+    minute beat); returns their ids. Safe to run twice."""
+    now = now or timezone.now()
+    ids = list(
+        Ticket.objects.filter(
+            status__in=OPEN_STATUSES, sla_due_at__lt=now, sla_breached_at__isnull=True
+        )
+        .order_by("sla_due_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if ids:
+        Ticket.objects.filter(pk__in=ids, sla_breached_at__isnull=True).update(
+            sla_breached_at=F("sla_due_at")
+        )
+    return ids
 
 
 def _choice(value: str, choices, field: str) -> str:
@@ -264,7 +326,7 @@ def ticket_open(
         .first()
     )
     organization = profile.organization if profile else None
-    ticket = Ticket.objects.create(
+    ticket = Ticket(
         reference=_reference_for(now),
         subject=subject[:200],
         description=description,
@@ -273,8 +335,9 @@ def ticket_open(
         channel=channel,
         requester=requester,
         organization=organization,
-        sla_due_at=now + timedelta(hours=sla_hours(organization, priority)),
     )
+    _sla_start(ticket, now)
+    ticket.save(force_insert=True)
     message = Message.objects.create(
         ticket=ticket, sender_kind=SenderKind.CUSTOMER, author=requester, body=description
     )
@@ -283,6 +346,8 @@ def ticket_open(
         ticket=ticket, actor=requester, actor_kind=events.TicketEvent.ActorKind.CUSTOMER
     )
     after_commit("ticket_opened", ticket_id=ticket.pk)
+    # Rules may have changed it already (routed, escalated): answer with what is stored.
+    ticket.refresh_from_db()
     return ticket
 
 
@@ -334,6 +399,7 @@ def message_add(
     _store_attachments(message, files)
     events.message_added_event(ticket=ticket, message=message)
 
+    _sla_on_message(ticket, message)
     if message.is_public_reply:
         if ticket.first_response_at is None:
             ticket.first_response_at = message.created_at
@@ -438,7 +504,7 @@ def ticket_set_status(
     _choice(status, TicketStatus, "status")
     ticket = _lock(ticket)
     if _transition(ticket, status, actor=actor, actor_kind=actor_kind, metadata=metadata):
-        ticket.save(update_fields=["status", "status_changed_at", "updated_at"])
+        ticket.save(update_fields=["status", "status_changed_at", *SLA_FIELDS, "updated_at"])
         after_commit("ticket_changed", ticket_id=ticket.pk)
     return ticket
 
@@ -484,10 +550,8 @@ def ticket_change_priority(*, ticket: Ticket, priority: str, actor, actor_kind=N
         return ticket
     old = ticket.priority
     ticket.priority = priority
-    ticket.sla_due_at = ticket.created_at + timedelta(
-        hours=sla_hours(ticket.organization, priority)
-    )
-    ticket.save(update_fields=["priority", "sla_due_at", "updated_at"])
+    _sla_reprioritize(ticket, old)
+    ticket.save(update_fields=["priority", *SLA_FIELDS, "updated_at"])
     events.priority_changed_event(
         ticket=ticket, actor=actor, old=old, new=priority, actor_kind=actor_kind
     )
@@ -688,7 +752,9 @@ def ticket_escalate(
         )
         ticket.assignee = assignee
     ticket.team = team or ticket.team
-    ticket.save(update_fields=["status", "status_changed_at", "assignee", "team", "updated_at"])
+    ticket.save(
+        update_fields=["status", "status_changed_at", "assignee", "team", *SLA_FIELDS, "updated_at"]
+    )
     events.escalated_event(ticket=ticket, actor=actor, escalation=escalation, actor_kind=actor_kind)
     after_commit("escalated", ticket_id=ticket.pk, escalation_id=escalation.pk)
     return escalation
@@ -725,7 +791,7 @@ def _settle(ticket: Ticket, status: str, *, stamp: str, actor, actor_kind) -> Ti
     now = timezone.now()
     _transition(ticket, status, actor=actor, actor_kind=actor_kind)
     setattr(ticket, stamp, now)
-    ticket.save(update_fields=["status", "status_changed_at", stamp, "updated_at"])
+    ticket.save(update_fields=["status", "status_changed_at", stamp, *SLA_FIELDS, "updated_at"])
     ticket.escalations.filter(is_resolved=False).update(is_resolved=True, resolved_at=now)
     return ticket
 
