@@ -14,6 +14,7 @@ COPY knowledge ./knowledge
 COPY feedback ./feedback
 COPY analytics ./analytics
 COPY bugfix ./bugfix
+COPY automation ./automation
 COPY integrations ./integrations
 RUN pip install -c requirements.lock .
 COPY . .

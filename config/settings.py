@@ -523,6 +523,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": HELPDESK_IMAP_POLL_SECONDS,
         "options": {"expires": HELPDESK_IMAP_POLL_SECONDS},
     },
+    # Time rules (automation): "3 days awaiting the customer", SLA at risk / breached.
+    "automation-time-rules": {
+        "task": "automation.tasks.run_time_rules",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     # Yesterday's rollups (and any missed day, and the day whose 7-day window just closed).
     "analytics-nightly": {
         "task": "analytics.tasks.rollup_pending",
@@ -553,7 +559,8 @@ CHANNEL_LAYERS = {
 HELPDESK_WS_MAX_MESSAGE_BYTES = env.int("HELPDESK_WS_MAX_MESSAGE_BYTES", default=16 * 1024)
 HELPDESK_WS_MESSAGES_PER_MINUTE = env.int("HELPDESK_WS_MESSAGES_PER_MINUTE", default=60)
 HELPDESK_WS_BURST = env.int("HELPDESK_WS_BURST", default=20)
-# The agents' live feed counts an open ticket as "SLA at risk" this close to its due time.
+# The agents' live feed counts an open ticket as "SLA at risk" this close to its due time,
+# in business hours of its SLA policy's calendar (``Ticket.sla_at_risk_at``).
 HELPDESK_SLA_AT_RISK_HOURS = env.int("HELPDESK_SLA_AT_RISK_HOURS", default=4)
 
 # ======================================================================================
@@ -598,6 +605,34 @@ ANALYTICS_GOOD_RESULT_SIMILARITY = env.float("ANALYTICS_GOOD_RESULT_SIMILARITY",
 ANALYTICS_CATCH_UP_DAYS = env.int("ANALYTICS_CATCH_UP_DAYS", default=31)
 # Share of tickets the AI should resolve on its own: the overview's goal line.
 ANALYTICS_AI_RESOLUTION_GOAL = env.float("ANALYTICS_AI_RESOLUTION_GOAL", default=0.6)
+
+# Outbound webhooks (automation.webhooks). Private, loopback and reserved addresses are
+# refused (SSRF) unless allowed: on under DEBUG and in tests, where receivers are local.
+HELPDESK_WEBHOOKS_ALLOW_PRIVATE = env.bool(
+    "HELPDESK_WEBHOOKS_ALLOW_PRIVATE", default=DEBUG or TESTING
+)
+HELPDESK_WEBHOOKS_CONNECT_TIMEOUT_SECONDS = env.float(
+    "HELPDESK_WEBHOOKS_CONNECT_TIMEOUT_SECONDS", default=5.0
+)
+HELPDESK_WEBHOOKS_TIMEOUT_SECONDS = env.float("HELPDESK_WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+# Seconds before each retry of a failed attempt (1 min, 5 min, 30 min, 2 h, 6 h, 12 h);
+# after the last one the delivery has failed.
+HELPDESK_WEBHOOKS_RETRY_SCHEDULE = env.list(
+    "HELPDESK_WEBHOOKS_RETRY_SCHEDULE", cast=int, default=[60, 300, 1800, 7200, 21600, 43200]
+)
+# An endpoint is disabled (and managers emailed) after this many deliveries in a row
+# failed for good; 0 never disables.
+HELPDESK_WEBHOOKS_DISABLE_AFTER = env.int("HELPDESK_WEBHOOKS_DISABLE_AFTER", default=5)
+# How long the list of active subscriptions is cached (every endpoint change drops it).
+HELPDESK_WEBHOOKS_SUBSCRIPTIONS_CACHE_SECONDS = env.int(
+    "HELPDESK_WEBHOOKS_SUBSCRIPTIONS_CACHE_SECONDS", default=30
+)
+
+# Rules (automation.engine): how deep one change's cascade of rules may go (a rule's
+# action triggering other rules); a rule fires at most once per ticket in a cascade.
+HELPDESK_RULES_MAX_DEPTH = env.int("HELPDESK_RULES_MAX_DEPTH", default=5)
+# The time-rule sweep handles at most this many tickets per rule and run.
+HELPDESK_RULES_SWEEP_BATCH = env.int("HELPDESK_RULES_SWEEP_BATCH", default=500)
 
 HELPDESK_EMBEDDINGS_PROVIDER = env("HELPDESK_EMBEDDINGS_PROVIDER", default="local")
 if HELPDESK_EMBEDDINGS_PROVIDER not in {"local", "openai"}:

@@ -86,6 +86,11 @@ _writing_history: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 
 
+def is_writing_history() -> bool:
+    """True inside :func:`writing_history`: the changes being written are past ones."""
+    return _writing_history.get()
+
+
 @contextmanager
 def writing_history() -> Iterator[None]:
     """Write changes that happened in the past (the demo's history, an import) through

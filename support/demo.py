@@ -120,7 +120,7 @@ TICKETS = [
         "account",
         "urgent",
         "I got an email about a login from a place I have never been to.",
-        ["escalate_topic:policy:security:Possible account takeover"],
+        [],  # escalated on opening by the always-escalate rules (automation)
     ),
     (
         "li",
@@ -136,7 +136,7 @@ TICKETS = [
         "billing",
         "high",
         "My card was charged twice on the 3rd for the Starter plan.",
-        ["escalate:policy:Billing dispute: double charge"],
+        [],  # escalated on opening by the always-escalate rules (automation)
     ),
     (
         "sam",

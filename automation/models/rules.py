@@ -100,6 +100,11 @@ class RuleFiring(models.Model):
         "support.Ticket", on_delete=models.CASCADE, related_name="rule_firings"
     )
     key = models.CharField(max_length=64, help_text="The event or instant it fired for.")
+    anchor_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Time rules: the instant counted from (the sweep skips tickets fired for it).",
+    )
     depth = models.PositiveSmallIntegerField(default=0, help_text="0: fired by a person's change.")
     outcome = models.JSONField(default=list, blank=True, help_text="Each action and its result.")
     fired_at = models.DateTimeField(auto_now_add=True)
@@ -109,7 +114,11 @@ class RuleFiring(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["rule", "ticket", "key"], name="rule_firing_once")
         ]
-        indexes = [models.Index(fields=["ticket", "-fired_at"], name="rule_firing_ticket_idx")]
+        indexes = [
+            models.Index(fields=["ticket", "-fired_at"], name="rule_firing_ticket_idx"),
+            # The sweep's "not fired yet for this anchor" anti-join.
+            models.Index(fields=["rule", "ticket", "anchor_at"], name="rule_firing_anchor_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.rule_id} on {self.ticket_id} ({self.key})"

@@ -33,6 +33,11 @@ class WebhookEndpoint(models.Model):
     events = ArrayField(
         models.CharField(max_length=40, choices=Event.choices), default=list, blank=True
     )
+    include_internal = models.BooleanField(
+        "send internal notes",
+        default=False,
+        help_text='Also send staff-only notes (marked "internal": true). Off: they are left out.',
+    )
     is_active = models.BooleanField("active", default=True)
     consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
     disabled_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -71,6 +71,11 @@ def test_a_question_nothing_answers_is_escalated_with_the_attempt(kb, customer):
 
 @pytest.mark.django_db
 def test_an_always_escalate_request_goes_to_people_whatever_the_confidence(kb, customer):
+    # The shipped rules escalate such tickets at once (tests/automation/test_defaults.py);
+    # with them disabled, the AI's own policy check still hands the ticket to people.
+    from automation.models import Rule
+
+    Rule.objects.filter(is_default=True).update(is_enabled=False)
     ticket = open_ticket(
         customer,
         "Charged twice",

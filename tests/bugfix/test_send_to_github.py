@@ -53,7 +53,8 @@ def test_sending_makes_the_ticket_a_bug_and_owes_the_issue(
     assert (change.old_value, change.new_value, change.actor) == ("general", "bug", agent)
     assert (link.ticket, link.repository, link.status) == (question, gh.REPO, "pending")
     (item,) = OutboxItem.objects.filter(task="bugfix.tasks.create_issue")
-    assert item.args == [link.pk] and len(callbacks) == 1
+    # After commit: the issue's task handed to the broker, the type change published live.
+    assert item.args == [link.pk] and len(callbacks) == 2
 
 
 def test_a_bug_already_is_not_changed_again(customer, agent, django_capture_on_commit_callbacks):

@@ -206,7 +206,7 @@ def test_an_agent_sends_a_ticket_to_github_over_the_api(
         response = api.post(f"/api/tickets/{ticket.reference}/github/")
     assert response.status_code == 202 and response.json()["status"] == "pending"
     ticket.refresh_from_db()
-    assert ticket.type == "bug" and len(callbacks) == 1
+    assert ticket.type == "bug" and len(callbacks) == 2  # the task, the live update
 
 
 def test_the_review_screen_shows_the_diff_and_approves(client, link, agent):

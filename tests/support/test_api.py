@@ -84,7 +84,7 @@ def test_internal_notes_reach_staff_only(request, ticket, note, viewer):
 def test_customer_opens_a_ticket(customer):
     response = api(customer).post(
         "/api/tickets/",
-        {"subject": "Charged twice", "description": "Two charges on May 2", "type": "billing"},
+        {"subject": "No invoice", "description": "No invoice for May 2", "type": "billing"},
         format="json",
     )
 
