@@ -36,9 +36,17 @@ def _type_error(field, value, *, form: bool) -> str | None:
         return None if isinstance(value, bool) else "Must be a boolean."
     if form:
         return None
-    if isinstance(field, (serializers.CharField, serializers.ChoiceField)) and not isinstance(
+    if isinstance(field, serializers.ChoiceField) and not isinstance(
         field, serializers.MultipleChoiceField
     ):
+        # The schema's enum has the choices' own type: integers for integer choices.
+        if field.choices and all(
+            isinstance(c, int) and not isinstance(c, bool) for c in field.choices
+        ):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            return None if ok else "Must be an integer."
+        return None if isinstance(value, str) else "Must be a string."
+    if isinstance(field, serializers.CharField):
         return None if isinstance(value, str) else "Must be a string."
     if isinstance(field, serializers.IntegerField):
         ok = isinstance(value, int) and not isinstance(value, bool)

@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
 from core.demo import DemoLogin
 
@@ -120,7 +121,7 @@ TICKETS = [
         "account",
         "urgent",
         "I got an email about a login from a place I have never been to.",
-        [],  # escalated on opening by the always-escalate rules (automation)
+        ["escalate_topic:policy:security:Possible account takeover"],
     ),
     (
         "li",
@@ -136,7 +137,7 @@ TICKETS = [
         "billing",
         "high",
         "My card was charged twice on the 3rd for the Starter plan.",
-        [],  # escalated on opening by the always-escalate rules (automation)
+        ["escalate:policy:Billing dispute: double charge"],
     ),
     (
         "sam",
@@ -198,6 +199,7 @@ def load_demo_support() -> None:
         TeamMembership,
     )
 
+    _demo_business_hours()
     User = get_user_model()
     organizations = {}
     for name, plan, mrr, policy in ORGANIZATIONS:
@@ -245,6 +247,41 @@ def load_demo_support() -> None:
         _demo_ticket(*spec)
 
 
+def _demo_business_hours() -> None:
+    """An office-hours calendar (Mon–Fri 09:00–17:00, Berlin, two holidays) and the SLA
+    policy of the Starter plan counted in it: Initech's due times skip nights and weekends."""
+    import datetime as dt
+
+    from support.models import BusinessCalendar, BusinessHours, Holiday, SlaPolicy
+
+    calendar, created = BusinessCalendar.objects.get_or_create(
+        name="Office hours (Berlin)", defaults={"time_zone": "Europe/Berlin"}
+    )
+    if created:
+        BusinessHours.objects.bulk_create(
+            BusinessHours(calendar=calendar, weekday=d, start_time=dt.time(9), end_time=dt.time(17))
+            for d in range(5)
+        )
+        year = timezone.localdate().year
+        Holiday.objects.bulk_create(
+            [
+                Holiday(calendar=calendar, date=dt.date(year, 12, 25), name="Christmas Day"),
+                Holiday(calendar=calendar, date=dt.date(year + 1, 1, 1), name="New Year's Day"),
+            ]
+        )
+    SlaPolicy.objects.get_or_create(
+        name="Starter (office hours)",
+        defaults={
+            "plan": "starter",
+            "calendar": calendar,
+            "low_hours": 40,
+            "normal_hours": 16,
+            "high_hours": 8,
+            "urgent_hours": 4,
+        },
+    )
+
+
 def _demo_ticket(username, subject, type_, priority, description, script) -> None:
     from support import services
     from support.models import Ticket
@@ -259,6 +296,8 @@ def _demo_ticket(username, subject, type_, priority, description, script) -> Non
     )
     for step in script:
         verb, _, rest = step.partition(":")
+        if verb.startswith("escalate") and ticket.escalations.exists():
+            continue  # the always-escalate rules (automation) did it on opening
         if verb == "agent_reply":
             services.message_add(ticket=ticket, author=agent, body=rest)
         elif verb == "note":

@@ -27,6 +27,7 @@ from rest_framework.views import APIView
 
 from automation.models import Rule, RuleFiring
 from automation.services import rules as services
+from config.serializers import StrictInputMixin
 from core.permissions import IsAgent
 
 # ======================================================================================
@@ -55,7 +56,14 @@ class ManagerWritesAgentsRead(BasePermission):
 
 class RuleSerializer(serializers.ModelSerializer):
     firings_last_7_days = serializers.IntegerField(read_only=True, default=0)
-    created_by = serializers.SlugRelatedField(read_only=True, slug_field="username")
+    created_by = serializers.SlugRelatedField(
+        read_only=True, slug_field="username", allow_null=True
+    )
+    # Blank on event rules: the schema says so ("" is one of the values).
+    since = serializers.ChoiceField(choices=Rule.Since.choices, allow_blank=True, read_only=True)
+    delay_unit = serializers.ChoiceField(
+        choices=Rule.Unit.choices, allow_blank=True, read_only=True
+    )
 
     class Meta:
         model = Rule
@@ -82,7 +90,7 @@ class RuleSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RuleInputSerializer(serializers.Serializer):
+class RuleInputSerializer(StrictInputMixin, serializers.Serializer):
     """A rule's fields; the conditions and actions are checked by the engine's validators
     (a bad field, operator, pattern or a team that does not exist answers 400 on
     ``conditions`` or ``actions``)."""
@@ -142,7 +150,7 @@ class RuleFiringSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ReorderSerializer(serializers.Serializer):
+class ReorderSerializer(StrictInputMixin, serializers.Serializer):
     rule_ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=False)
 
 
@@ -176,7 +184,6 @@ class RuleViewSet(
     ordering_fields = ["position", "name", "created_at"]
     ordering = ["position", "id"]
     search_fields = ["name", "description"]
-    lookup_value_regex = r"\d+"
 
     def get_queryset(self):
         week_ago = timezone.now() - timezone.timedelta(days=7)
@@ -219,7 +226,7 @@ class RuleViewSet(
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses=PreviewSerializer)
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], filter_backends=[])
     def preview(self, request, pk=None):
         """What this rule would have matched among the last 1,000 tickets."""
         return Response(_preview_payload(services.rule_preview(self.get_object())))
@@ -236,7 +243,7 @@ class RuleViewSet(
         return Response(_preview_payload(services.rule_preview(data)))
 
     @extend_schema(responses=RuleFiringSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def firings(self, request, pk=None):
         """When this rule fired, on which ticket, and what each action did (newest first)."""
         rule = self.get_object()

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 
 from automation.models import WebhookDelivery, WebhookEndpoint
 from automation.services import webhooks as services
+from config.serializers import StrictInputMixin
 from core.permissions import IsAgent
 
 # --------------------------------------------------------------------------------------
@@ -25,7 +26,7 @@ from core.permissions import IsAgent
 # --------------------------------------------------------------------------------------
 
 
-class WebhookEndpointSerializer(serializers.ModelSerializer):
+class WebhookEndpointSerializer(StrictInputMixin, serializers.ModelSerializer):
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=WebhookEndpoint.Event.choices),
         allow_empty=True,

@@ -16,6 +16,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from rest_framework.response import Response
 
+from config.serializers import StrictInputMixin
 from core.permissions import IsAgent, IsManager
 from support import services
 from support.models import BusinessCalendar, BusinessHours, Holiday, SlaPolicy, SlaTarget
@@ -23,7 +24,7 @@ from support.models import BusinessCalendar, BusinessHours, Holiday, SlaPolicy, 
 # ---- serializers ----------------------------------------------------------------------
 
 
-class BusinessHoursSerializer(serializers.ModelSerializer):
+class BusinessHoursSerializer(StrictInputMixin, serializers.ModelSerializer):
     class Meta:
         model = BusinessHours
         fields = ["weekday", "start_time", "end_time"]
@@ -33,13 +34,13 @@ class BusinessHoursSerializer(serializers.ModelSerializer):
         }
 
 
-class HolidaySerializer(serializers.ModelSerializer):
+class HolidaySerializer(StrictInputMixin, serializers.ModelSerializer):
     class Meta:
         model = Holiday
         fields = ["date", "name"]
 
 
-class BusinessCalendarSerializer(serializers.ModelSerializer):
+class BusinessCalendarSerializer(StrictInputMixin, serializers.ModelSerializer):
     """A calendar with its weekly intervals (local time of ``time_zone``) and holidays."""
 
     hours = BusinessHoursSerializer(many=True, required=False)
@@ -52,7 +53,7 @@ class BusinessCalendarSerializer(serializers.ModelSerializer):
         extra_kwargs = {"time_zone": {"help_text": "IANA time zone, e.g. Europe/Berlin."}}
 
 
-class SlaTargetSerializer(serializers.ModelSerializer):
+class SlaTargetSerializer(StrictInputMixin, serializers.ModelSerializer):
     class Meta:
         model = SlaTarget
         fields = [
@@ -63,7 +64,7 @@ class SlaTargetSerializer(serializers.ModelSerializer):
         ]
 
 
-class SlaPolicySerializer(serializers.ModelSerializer):
+class SlaPolicySerializer(StrictInputMixin, serializers.ModelSerializer):
     """A policy: its calendar (null: around the clock), the plan it serves by default,
     its targets per priority in business minutes (a priority without a target uses
     ``<priority>_hours`` for all three)."""
