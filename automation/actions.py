@@ -49,6 +49,7 @@ from django.contrib.auth import get_user_model
 from django.core.validators import validate_email
 from django.db import transaction
 
+from automation.conditions import choices_of
 from core.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -267,18 +268,6 @@ def _call_webhook(ticket, args, rule) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def _choices(dotted: str) -> Callable[[], list[tuple[str, str]]]:
-    def load():
-        from support import models
-
-        target = models
-        for part in dotted.split("."):
-            target = getattr(target, part)
-        return list(target.choices)
-
-    return load
-
-
 def _status_choices():
     from support.models import TicketStatus
 
@@ -312,13 +301,13 @@ ACTIONS: dict[str, Action] = {
         Action(
             "set_priority",
             "Set the priority",
-            (Arg("priority", "Priority", "choice", choices=_choices("TicketPriority")),),
+            (Arg("priority", "Priority", "choice", choices=choices_of("TicketPriority")),),
             _set_priority,
         ),
         Action(
             "set_type",
             "Set the type",
-            (Arg("ticket_type", "Type", "choice", choices=_choices("TicketType")),),
+            (Arg("ticket_type", "Type", "choice", choices=choices_of("TicketType")),),
             _set_type,
         ),
         Action(

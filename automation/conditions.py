@@ -209,7 +209,7 @@ def facts_for(ticket, *, message=None, event=None, now: datetime | None = None) 
 # --------------------------------------------------------------------------------------
 
 
-def _choices_of(dotted: str) -> Callable[[], list[tuple[str, str]]]:
+def choices_of(dotted: str) -> Callable[[], list[tuple[str, str]]]:
     def load():
         from support import models
 
@@ -270,7 +270,7 @@ FIELDS: dict[str, Field] = {
             "choice",
             lambda f: f.ticket.type,
             CHOICE_OPS,
-            _choices_of("TicketType"),
+            choices_of("TicketType"),
         ),
         Field(
             "priority",
@@ -278,7 +278,7 @@ FIELDS: dict[str, Field] = {
             "choice",
             lambda f: f.ticket.priority,
             CHOICE_OPS + CHANGE_OPS,
-            _choices_of("TicketPriority"),
+            choices_of("TicketPriority"),
         ),
         Field(
             "status",
@@ -286,7 +286,7 @@ FIELDS: dict[str, Field] = {
             "choice",
             lambda f: f.ticket.status,
             CHOICE_OPS + CHANGE_OPS,
-            _choices_of("TicketStatus"),
+            choices_of("TicketStatus"),
         ),
         Field(
             "channel",
@@ -294,7 +294,7 @@ FIELDS: dict[str, Field] = {
             "choice",
             lambda f: f.ticket.channel,
             CHOICE_OPS,
-            _choices_of("TicketChannel"),
+            choices_of("TicketChannel"),
         ),
         Field(
             "plan",
@@ -302,7 +302,7 @@ FIELDS: dict[str, Field] = {
             "choice",
             _plan,
             CHOICE_OPS,
-            _choices_of("Organization.Plan"),
+            choices_of("Organization.Plan"),
         ),
         Field(
             "organization",
@@ -349,7 +349,7 @@ FIELDS: dict[str, Field] = {
             "choice",
             lambda f: f.sender_kind,
             CHOICE_OPS,
-            _choices_of("Message.SenderKind"),
+            choices_of("Message.SenderKind"),
         ),
         Field(
             "sentiment", "Sentiment (-1 … 1)", "number", lambda f: f.ticket.sentiment, NUMBER_OPS

@@ -34,7 +34,8 @@ class Plan(models.TextChoices):
     ENTERPRISE = "enterprise", "Enterprise"
 
 
-def _known_time_zone(name: str) -> bool:
+def valid_time_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone known to zoneinfo."""
     if not name or name != name.strip():
         return False
     try:
@@ -76,7 +77,7 @@ class BusinessCalendar(models.Model):
         return f"{self.name} ({self.time_zone})"
 
     def clean(self) -> None:
-        if not _known_time_zone(self.time_zone):
+        if not valid_time_zone(self.time_zone):
             raise ValidationError(
                 {"time_zone": f"“{self.time_zone}” is not a known time zone (e.g. Europe/Berlin)."}
             )

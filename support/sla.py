@@ -28,11 +28,11 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django.db.models import Q
 
-from support.models import OPEN_STATUSES, SlaPolicy, TicketStatus
+from support.models import OPEN_STATUSES, SlaPolicy, TicketStatus, valid_time_zone
 
 __all__ = [
     "AROUND_THE_CLOCK",
@@ -56,17 +56,6 @@ __all__ = [
 ZERO = timedelta(0)
 #: How far ahead (or back) ``add``/``subtract`` look for opening hours before giving up.
 MAX_DAYS = 3 * 366
-
-
-def valid_time_zone(name: str) -> bool:
-    """Whether ``name`` is an IANA time zone known to zoneinfo."""
-    if not name or name != name.strip():
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def _utc(at: datetime) -> datetime:
