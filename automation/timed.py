@@ -1,6 +1,7 @@
 """The time-rule sweep: rules that fire some time after something, not on a change.
 
-Beat runs :func:`run_time_rules` every minute (task ``automation.tasks.run_time_rules``).
+Beat runs :func:`run_time_rules` every minute (task ``automation.tasks.run_time_rules``),
+one run at a time (an advisory lock: a run that finds another still going skips its turn).
 For each enabled rule with a time trigger:
 
 - ``time_elapsed``: the tickets whose anchor (``since``: ``created_at``,
@@ -32,11 +33,13 @@ event rules (:mod:`automation.engine`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -60,9 +63,40 @@ def _batch_size() -> int:
     return int(getattr(settings, "HELPDESK_RULES_SWEEP_BATCH", 500))
 
 
+#: The advisory lock held by the running sweep (``pg_try_advisory_lock(int, int)``).
+_LOCK = (0x41_75_74_6F, 1)  # "Auto", the sweep
+
+
+@contextmanager
+def _only_sweep() -> Iterator[bool]:
+    """A PostgreSQL advisory lock on the session while a sweep runs: a beat that comes
+    while the last run still works through a backlog skips its turn instead of doing the
+    same checks again (the row locks and the unique key would keep it correct anyway)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", list(_LOCK))
+        mine = bool(cursor.fetchone()[0])
+    try:
+        yield mine
+    finally:
+        if mine:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", list(_LOCK))
+            except Exception:  # the connection is gone, and the lock with it
+                logger.warning("time-rule sweep: advisory lock not released")
+
+
 def run_time_rules(*, now: datetime | None = None) -> dict[str, int]:
-    """Fire the time rules that are due; returns how many fired, by rule name."""
-    now = now or timezone.now()
+    """Fire the time rules that are due; returns how many fired, by rule name (nothing
+    while another sweep is running)."""
+    with _only_sweep() as mine:
+        if not mine:
+            logger.info("time-rule sweep: the previous run is still going; skipped")
+            return {}
+        return _run(now=now or timezone.now())
+
+
+def _run(*, now: datetime) -> dict[str, int]:
     fired: dict[str, int] = {}
     rules = Rule.objects.filter(is_enabled=True, trigger__in=TIME_TRIGGERS).order_by(
         "position", "id"

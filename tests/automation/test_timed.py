@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connections
 
 from automation import actions, timed
 from automation.models import Rule, RuleFiring
@@ -292,6 +293,22 @@ def test_a_run_goes_on_where_the_last_one_stopped(customer, agent, settings, mon
     assert [timed.run_time_rules(now=now) for _ in range(3)] == [{}, {}, {"Nudge": 1}]
     assert RuleFiring.objects.get(rule=rule).ticket == tickets[4]
     assert timed.run_time_rules(now=now) == {}  # back to the start: nothing new
+
+
+def test_a_sweep_that_comes_while_the_last_still_runs_skips_its_turn(customer, agent):
+    awaiting(customer, agent, T0)
+    time_rule(status="awaiting_customer")
+    later = T0 + dt.timedelta(hours=1)
+    other = connections.create_connection("default")  # the run still going, elsewhere
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", list(timed._LOCK))
+        assert timed.run_time_rules(now=later) == {}
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", list(timed._LOCK))
+        assert timed.run_time_rules(now=later) == {"Nudge": 1}
+    finally:
+        other.close()
 
 
 def test_the_beat_runs_the_sweep_every_minute():
