@@ -116,19 +116,12 @@ def anchor_column(rule: Rule) -> str:
     if rule.trigger == T.SLA_BREACHED:
         return "sla_due_at"
     if rule.trigger == T.SLA_AT_RISK:
-        return "sla_at_risk_at" if _has_field("sla_at_risk_at") else "sla_due_at"
+        return "sla_at_risk_at"
     return ANCHORS[rule.since]
 
 
-def _has_field(name: str) -> bool:
-    from support.models import Ticket
-
-    return any(f.name == name for f in Ticket._meta.get_fields())
-
-
 def delay_of(rule: Rule) -> timedelta:
-    unit = {"minutes": "minutes", "hours": "hours", "days": "days"}[rule.delay_unit or "minutes"]
-    return timedelta(**{unit: rule.delay or 0})
+    return timedelta(**{rule.delay_unit or Rule.Unit.MINUTES: rule.delay or 0})
 
 
 def _local_days_before(now: datetime, days: int, time_zone: str) -> datetime:
@@ -143,8 +136,6 @@ def _local_days_before(now: datetime, days: int, time_zone: str) -> datetime:
 def cutoffs(rule: Rule, now: datetime) -> list[tuple[datetime, Q]]:
     """(cut-off, which tickets) pairs: tickets anchored at or before the cut-off are due."""
     if rule.trigger in (T.SLA_AT_RISK, T.SLA_BREACHED):
-        if rule.trigger == T.SLA_AT_RISK and not _has_field("sla_at_risk_at"):
-            return [(now + timedelta(hours=settings.HELPDESK_SLA_AT_RISK_HOURS), Q())]
         return [(now, Q())]
     delay = delay_of(rule)
     if not rule.business_time and rule.delay_unit != Rule.Unit.DAYS:
