@@ -52,7 +52,11 @@ class DailyOverview(Rollup):
     csat_count = models.PositiveIntegerField(default=0)
     csat_average = models.FloatField(null=True, blank=True)
     ai_requests = models.PositiveIntegerField(default=0)
-    ai_cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    ai_cost_usd = models.DecimalField(
+        max_digits=12, decimal_places=6, default=0, help_text="Analyses and copilot calls."
+    )
+    copilot_requests = models.PositiveIntegerField(default=0)
+    copilot_cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     sla_breaches = models.PositiveIntegerField(default=0)
     searches = models.PositiveIntegerField(default=0)
     searches_signed_in = models.PositiveIntegerField(default=0)
@@ -131,6 +135,10 @@ class ModelPerformance(Rollup):
     input_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    copilot_requests = models.PositiveIntegerField(
+        default=0, help_text="Agents' copilot calls (summaries, suggestions, rewrites…)."
+    )
+    copilot_cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     avg_latency_ms = models.FloatField(null=True, blank=True)
     satisfaction_count = models.PositiveIntegerField(default=0)
     satisfaction_average = models.FloatField(null=True, blank=True)
@@ -196,3 +204,19 @@ class SearchGap(Rollup):
 
     def __str__(self) -> str:
         return f"{self.query} {self.day}"
+
+
+class TagDaily(Rollup):
+    """One tag on one day: tickets opened that day carrying the tag now, and tickets
+    with the tag resolved that day (each ticket once)."""
+
+    tag = models.ForeignKey("support.Tag", on_delete=models.CASCADE, related_name="daily")
+    tickets_opened = models.PositiveIntegerField(default=0)
+    tickets_resolved = models.PositiveIntegerField(default=0)
+
+    class Meta(Rollup.Meta):
+        constraints = [models.UniqueConstraint(fields=["tag", "day"], name="one_tag_row_per_day")]
+        indexes = [models.Index(fields=["day"], name="tagdaily_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.tag_id} {self.day}"

@@ -562,6 +562,10 @@ HELPDESK_WS_BURST = env.int("HELPDESK_WS_BURST", default=20)
 # The agents' live feed counts an open ticket as "SLA at risk" this close to its due time,
 # in business hours of its SLA policy's calendar (``Ticket.sla_at_risk_at``).
 HELPDESK_SLA_AT_RISK_HOURS = env.int("HELPDESK_SLA_AT_RISK_HOURS", default=4)
+# Tags: free (agents create a tag by using a new name) or only the curated list in admin.
+HELPDESK_TAGS_FREE = env.bool("HELPDESK_TAGS_FREE", default=True)
+# Presence on the agent's ticket page: an agent who sent no heartbeat for this long is gone.
+HELPDESK_PRESENCE_TTL_SECONDS = env.int("HELPDESK_PRESENCE_TTL_SECONDS", default=45)
 
 # ======================================================================================
 # The helpdesk: AI agent, embeddings, GitHub

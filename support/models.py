@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -412,6 +413,99 @@ OPEN_STATUSES = frozenset({S.NEW, S.ANALYZING, S.AI_RESPONDING, S.AWAITING_CUSTO
 DONE_STATUSES = frozenset({S.RESOLVED, S.CLOSED})
 
 
+class Tag(models.Model):
+    """A label agents, rules and the AI put on tickets ("refund", "vip", "ios").
+
+    ``HELPDESK_TAGS_FREE`` decides who may create tags: with it on (the default), any
+    agent creates a tag by using a new name; with it off, only tags in this curated list
+    (managed by managers in admin) may be used. Names are stored normalized (lower case,
+    spaces to hyphens). AI triage suggests tags of this list whose ``keywords`` occur
+    in a ticket.
+    """
+
+    name = models.CharField(
+        max_length=50,
+        unique=True,
+        validators=[
+            RegexValidator(
+                r"^[a-z0-9][a-z0-9_.:-]*$",
+                "Use lower-case letters, digits, and . _ : - (spaces become hyphens).",
+            )
+        ],
+    )
+    description = models.CharField(max_length=200, blank=True)
+    keywords = models.TextField(
+        blank=True,
+        help_text="Words or phrases, one per line: AI triage suggests the tag when the "
+        "ticket mentions one of them.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomField(models.Model):
+    """A fact a team records on tickets, defined in admin ("Order number", "Plan tier").
+
+    Values live in ``Ticket.custom_fields`` (JSONB, keyed by :attr:`key`, with a GIN
+    index so ``custom_fields__contains`` filters use it): text and date as strings (dates
+    ISO ``YYYY-MM-DD``), numbers as JSON numbers, booleans as JSON booleans, a choice as
+    one of :attr:`choices`, a multi-choice as a list of them. ``support.custom_fields``
+    validates values against this definition; ``required_for_types`` lists the ticket
+    types that must have a value; ``customer_visible`` / ``customer_editable`` say whether
+    the portal shows the field and lets the customer fill it in.
+    """
+
+    class Kind(models.TextChoices):
+        TEXT = "text", "Text"
+        NUMBER = "number", "Number"
+        DATE = "date", "Date"
+        CHOICE = "choice", "Choice"
+        MULTI_CHOICE = "multi_choice", "Multiple choice"
+        BOOLEAN = "boolean", "Yes / no"
+
+    key = models.SlugField(
+        max_length=50,
+        unique=True,
+        help_text="The name in the API and in filters (order_number); never changes.",
+    )
+    label = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    choices = ArrayField(
+        models.CharField(max_length=100),
+        default=list,
+        blank=True,
+        help_text="The options of a choice or multiple-choice field.",
+    )
+    required_for_types = ArrayField(
+        models.CharField(max_length=20, choices=TicketType.choices),
+        default=list,
+        blank=True,
+        help_text="Ticket types that must have a value.",
+    )
+    customer_visible = models.BooleanField(default=False, help_text="Shown on the portal.")
+    customer_editable = models.BooleanField(
+        default=False, help_text="The customer fills it in on the portal (implies shown)."
+    )
+    help_text = models.CharField(max_length=200, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "label"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
 class TicketQuerySet(models.QuerySet):
     def open(self):
         return self.filter(status__in=OPEN_STATUSES)
@@ -532,6 +626,32 @@ class Ticket(models.Model):
         related_name="follow_ups",
         help_text="The closed ticket this one continues (a reply by email after closing).",
     )
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="merged_tickets",
+        help_text="The ticket this duplicate was merged into (it is closed).",
+    )
+    split_from = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="split_tickets",
+        help_text="The ticket whose messages this one was split off from.",
+    )
+    tags = models.ManyToManyField(Tag, through="TicketTag", related_name="tickets", blank=True)
+    suggested_tags = ArrayField(
+        models.CharField(max_length=50),
+        default=list,
+        blank=True,
+        help_text="Tags of the curated list AI triage suggests (not applied until accepted).",
+    )
+    custom_fields = models.JSONField(
+        default=dict, blank=True, help_text="Values of the custom fields, by key."
+    )
 
     objects = TicketQuerySet.as_manager()
 
@@ -558,6 +678,12 @@ class Ticket(models.Model):
             models.Index(fields=["sla_breached_at"], name="ticket_sla_breached_idx"),
             # Time rules: "3 days awaiting the customer", "7 days after resolution".
             models.Index(fields=["status", "status_changed_at"], name="ticket_status_since_idx"),
+            # Queue filters on custom fields: custom_fields__contains={"key": value}.
+            GinIndex(
+                fields=["custom_fields"],
+                name="ticket_custom_fields_idx",
+                opclasses=["jsonb_path_ops"],
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -611,6 +737,26 @@ class TicketSequence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day}: {self.last_number}"
+
+
+class TicketTag(models.Model):
+    """A tag on a ticket, and who put it there (an agent, a rule, the AI, the customer)."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="ticket_tags")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="ticket_tags")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_by_kind = models.CharField(max_length=10, default="agent")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["ticket", "tag"], name="one_tag_per_ticket")]
+        # Filtering the queue by tag: from the tag to its tickets.
+        indexes = [models.Index(fields=["tag", "ticket"], name="tickettag_tag_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} {self.tag_id}"
 
 
 class Message(models.Model):
@@ -675,6 +821,14 @@ class Message(models.Model):
         ],
     )
     delivery_events = models.JSONField(default=list, blank=True)
+    moved_from = models.ForeignKey(
+        Ticket,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The ticket this message was written on before a merge or split moved it.",
+    )
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -748,6 +902,11 @@ class TicketEvent(models.Model):
         GITHUB_FAILED = "github_failed", "GitHub failed"
         NOTIFICATION_FAILED = "notification_failed", "Email not sent"
         RULE_APPLIED = "rule_applied", "Automation rule applied"
+        TAGS_CHANGED = "tags_changed", "Tags changed"
+        MERGED = "merged", "Duplicate merged in"
+        MERGED_INTO = "merged_into", "Merged into another ticket"
+        SPLIT = "split", "Messages split off"
+        SPLIT_FROM = "split_from", "Split off from another ticket"
 
     class ActorKind(models.TextChoices):
         CUSTOMER = "customer", "Customer"
@@ -1171,3 +1330,39 @@ class Mailbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.username}@{self.host})"
+
+
+class CopilotCall(models.Model):
+    """One use of the agent's copilot on a ticket page (summarize, suggest a reply,
+    rewrite a draft, translate), with what it cost. The AI dashboards count these beside
+    the analyses (``analytics``); nothing here reaches the customer by itself."""
+
+    class Kind(models.TextChoices):
+        SUMMARIZE = "summarize", "Summarize"
+        SUGGEST = "suggest", "Suggest a reply"
+        REWRITE = "rewrite", "Rewrite a draft"
+        TRANSLATE = "translate", "Translate"
+
+    ticket = models.ForeignKey(
+        Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="copilot_calls"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    provider = models.CharField(max_length=20)
+    ai_model = models.CharField(max_length=100)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=10, decimal_places=6, default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    succeeded = models.BooleanField(default=True)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["created_at"], name="copilot_call_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.ticket_id} ({self.ai_model})"

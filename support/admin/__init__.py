@@ -8,7 +8,13 @@ their ModelAdmins.
 - ``replies``: saved replies;
 - ``training``: the training examples' review queue;
 - ``email``: support addresses, mail domains, inbound mail (spam queue), participants;
-- ``mailboxes``: the IMAP mailboxes read by beat (poll now, test the connection).
+- ``mailboxes``: the IMAP mailboxes read by beat (poll now, test the connection);
+- the agent workspace's areas of the ticket page, each adding its buttons to
+  ``tickets.TICKET_ACTIONS`` and its context to ``tickets.TICKET_PAGE_CONTEXT``:
+  ``tags`` (tags and the curated list), ``custom_fields`` (definitions and values),
+  ``merge`` (merge duplicates, split messages off), ``presence`` (who else is here),
+  ``copilot`` (summarize, suggest, rewrite, translate); ``bulk``: the queue's bulk
+  actions with their summary.
 
 Every change calls a service of ``support.services``; no door here writes a model
 itself. Staff (agents) work here without per-model permissions, managers also set up
@@ -17,23 +23,35 @@ the event log.
 """
 
 from support.admin import (
+    bulk,
+    copilot,
+    custom_fields,
     email,
     escalations,
     mailboxes,
+    merge,
     organizations,
+    presence,
     replies,
     sla,
+    tags,
     tickets,
     training,
 )
 
 __all__ = [
+    "bulk",
+    "copilot",
+    "custom_fields",
     "email",
     "escalations",
     "mailboxes",
+    "merge",
     "organizations",
+    "presence",
     "replies",
     "sla",
+    "tags",
     "tickets",
     "training",
 ]

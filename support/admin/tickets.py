@@ -379,6 +379,8 @@ class TicketAdmin(AgentAccessMixin, admin.ModelAdmin):
             "show_save_and_add_another": False,
             "show_delete": request.user.is_superuser,
         }
+        for extra in TICKET_PAGE_CONTEXT:
+            extra_context.update(extra(ticket, request))
         return super().change_view(request, object_id, form_url, extra_context)
 
     def act_view(self, request, pk, action):
@@ -485,8 +487,14 @@ def _reply(ticket, request) -> str:
     return "Internal note added." if internal else "Reply sent."
 
 
+#: More of the ticket page's context, one function per workspace area (tags, custom
+#: fields, merge and split, presence, copilot: ``support.admin.<area>`` appends its own):
+#: each takes the ticket and the request and returns a dict for the template.
+TICKET_PAGE_CONTEXT: list[Callable[[Ticket, HttpRequest], dict]] = []
+
 #: The ticket page's buttons (``admin:support_ticket_act``, ``<pk>/act/<name>/``): each
 #: runs one service with the POSTed form and says what it did (a DomainError says why not).
+#: The workspace areas (``support.admin.tags`` …) add their own entries.
 TICKET_ACTIONS: dict[str, Callable[[Ticket, HttpRequest], str]] = {
     "ai_rerun": _ai_rerun,
     "assign_to_me": _assign_to_me,

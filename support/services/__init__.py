@@ -6,17 +6,23 @@
 - ``organizations``: organizations and their people (revenue changes are announced);
 - ``desk``: the desk's setup (saved replies, teams and members, SLA policies and
   business calendars);
-- ``accounts``: customers signing up, API tokens.
+- ``accounts``: customers signing up, API tokens;
+- ``tags``: tags on tickets and the curated list;
+- ``custom_fields``: custom field definitions and their values on tickets;
+- ``merge``: merging duplicates into a ticket, splitting messages off into a new one.
 
 Each module lists its services in ``__all__``; all are re-exported here, so callers
 write ``from support import services`` and ``services.ticket_open(...)``.
 """
 
 from support.services.accounts import *  # noqa: F403
+from support.services.custom_fields import *  # noqa: F403
 from support.services.delivery import *  # noqa: F403
 from support.services.desk import *  # noqa: F403
 from support.services.email import *  # noqa: F403
 from support.services.mailboxes import *  # noqa: F403
+from support.services.merge import *  # noqa: F403
 from support.services.organizations import *  # noqa: F403
+from support.services.tags import *  # noqa: F403
 from support.services.tickets import *  # noqa: F403
 from support.services.training import *  # noqa: F403

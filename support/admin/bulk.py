@@ -1,0 +1,1 @@
+"""bulk: see support/admin/__init__.py (being built)."""

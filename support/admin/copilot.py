@@ -1,0 +1,1 @@
+"""copilot: see support/admin/__init__.py (being built)."""

@@ -1,0 +1,1 @@
+"""custom_fields: see support/admin/__init__.py (being built)."""

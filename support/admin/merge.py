@@ -1,0 +1,1 @@
+"""merge: see support/admin/__init__.py (being built)."""

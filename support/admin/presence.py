@@ -1,0 +1,1 @@
+"""presence: see support/admin/__init__.py (being built)."""

@@ -1,0 +1,1 @@
+"""tags: see support/admin/__init__.py (being built)."""

@@ -1,0 +1,3 @@
+"""custom_fields (being built)."""
+
+__all__: list[str] = []

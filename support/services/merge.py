@@ -1,0 +1,3 @@
+"""merge (being built)."""
+
+__all__: list[str] = []

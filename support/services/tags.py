@@ -1,0 +1,3 @@
+"""tags (being built)."""
+
+__all__: list[str] = []
