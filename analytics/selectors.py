@@ -34,6 +34,7 @@ from analytics.models import (
     DailyOverview,
     ModelPerformance,
     SearchGap,
+    TagDaily,
 )
 
 MAX_RANGE_DAYS = 366
@@ -116,9 +117,11 @@ def overview_totals(start: dt.date, end: dt.date) -> dict:
                 "ai_resolved",
                 "csat_count",
                 "ai_requests",
+                "copilot_requests",
                 "sla_breaches",
             )
         },
+        copilot_cost_usd=Sum("copilot_cost_usd"),
         ai_cost_usd=Sum("ai_cost_usd"),
     )
     totals["backlog"] = days.order_by("-day").values_list("backlog", flat=True).first()
@@ -152,6 +155,8 @@ def model_comparison(start: dt.date, end: dt.date) -> QuerySet:
                 "input_tokens",
                 "output_tokens",
                 "cost_usd",
+                "copilot_requests",
+                "copilot_cost_usd",
                 "satisfaction_count",
                 "positive_ratings",
                 "negative_ratings",
@@ -290,6 +295,16 @@ def content_gaps(start: dt.date, end: dt.date, limit: int = 20) -> QuerySet:
         .values("query")
         .annotate(searches=Sum("searches"), best_similarity=Max("best_similarity"))
         .order_by("-searches", "query")[:limit]
+    )
+
+
+def top_tags(start: dt.date, end: dt.date, limit: int = 15) -> QuerySet:
+    """Tags by tickets opened over the range (then resolved), most used first."""
+    return (
+        TagDaily.objects.filter(_in_range(start, end))
+        .values(tag_name=F("tag__name"))
+        .annotate(tickets_opened=Sum("tickets_opened"), tickets_resolved=Sum("tickets_resolved"))
+        .order_by("-tickets_opened", "-tickets_resolved", "tag_name")[:limit]
     )
 
 

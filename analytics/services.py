@@ -26,15 +26,18 @@ from analytics.models import (
     DailyOverview,
     ModelPerformance,
     SearchGap,
+    TagDaily,
 )
 from knowledge.models import KnowledgeBaseMetric, SearchLog
 from support.models import (
     DONE_STATUSES,
+    CopilotCall,
     Escalation,
     Message,
     Ticket,
     TicketEvent,
     TicketStatus,
+    TicketTag,
     TrainingExample,
 )
 
@@ -110,6 +113,13 @@ def _analyses(start, end):
     )
 
 
+def _copilot_calls(start, end):
+    """The agents' successful copilot calls that day (each carries model, tokens, cost)."""
+    return CopilotCall.objects.filter(_in("created_at", start, end), succeeded=True).exclude(
+        ai_model=""
+    )
+
+
 def _resolved_by_ai_publicly() -> Q:
     return Q(ai_decision="resolve", is_internal=False)
 
@@ -166,6 +176,14 @@ def _overview(day, start, end) -> dict:
             & ~_followed_within(Kind.ESCALATED, DEFLECTION_WINDOW),
         ),
     )
+    # The AI cost is the analyses' and the copilot's together.
+    ai.update(
+        _copilot_calls(start, end).aggregate(
+            copilot_requests=Count("id"),
+            copilot_cost_usd=Coalesce(Sum("cost_usd"), Decimal(0)),
+        )
+    )
+    ai["ai_cost_usd"] += ai["copilot_cost_usd"]
     ticket_followed = Exists(
         Ticket.objects.filter(
             requester=OuterRef("user"),
@@ -399,6 +417,12 @@ def _models(start, end) -> dict[str, dict]:
     for row in buckets:
         slot = rows[row["ai_model"]]["calibration"][int(row["bucket"])]
         slot.update(count=row["count"], successful=row["successful"])
+    # The copilot's calls per model; a model used only by the copilot that day gets a row.
+    copilot = _copilot_calls(start, end).values("ai_model")
+    for row in copilot.annotate(
+        copilot_requests=Count("id"), copilot_cost_usd=Coalesce(Sum("cost_usd"), Decimal(0))
+    ):
+        rows.setdefault(row.pop("ai_model"), {}).update(row)
     return rows
 
 
@@ -449,6 +473,32 @@ def _search_gaps(start, end) -> dict[str, dict]:
     return {row.pop("normalized"): row for row in gaps}
 
 
+def _tags(start, end) -> dict[int, dict]:
+    """Per tag: the day's new tickets carrying it now, and the tickets carrying it that
+    were resolved that day (each ticket once, however often it was resolved)."""
+    resolved_that_day = Exists(
+        TicketEvent.objects.filter(
+            _in("created_at", start, end), ticket=OuterRef("ticket"), kind=Kind.RESOLVED
+        )
+    )
+    opened = (
+        TicketTag.objects.filter(_in("ticket__created_at", start, end))
+        .values("tag")
+        .annotate(n=Count("ticket", distinct=True))
+    )
+    resolved = (
+        TicketTag.objects.filter(resolved_that_day)
+        .values("tag")
+        .annotate(n=Count("ticket", distinct=True))
+    )
+    rows: dict[int, dict] = defaultdict(lambda: {"tickets_opened": 0, "tickets_resolved": 0})
+    for row in opened:
+        rows[row["tag"]]["tickets_opened"] = row["n"]
+    for row in resolved:
+        rows[row["tag"]]["tickets_resolved"] = row["n"]
+    return dict(rows)
+
+
 # ======================================================================================
 # Writing a day
 # ======================================================================================
@@ -482,6 +532,7 @@ def rollup_day(day: dt.date) -> dict[str, int]:
     ai_models = _models(start, end)
     articles = _articles(day, start, end)
     gaps = _search_gaps(start, end)
+    tags = _tags(start, end)
     with transaction.atomic():
         DailyOverview.objects.update_or_create(day=day, defaults=overview)
         written = {
@@ -490,6 +541,7 @@ def rollup_day(day: dt.date) -> dict[str, int]:
             "models": _upsert(ModelPerformance, day, "ai_model", ai_models),
             "articles": _upsert(ArticlePerformance, day, "article_id", articles),
             "search_gaps": _upsert(SearchGap, day, "query", gaps),
+            "tags": _upsert(TagDaily, day, "tag_id", tags),
         }
     logger.info("rolled up %s", day, extra={"day": str(day), **written})
     return written

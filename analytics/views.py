@@ -172,6 +172,8 @@ def _overview(request, start, end):
                 Column("cost_per_resolved_usd", "Cost per resolved ticket", "money", chart=True),
                 Column("ai_cost_usd", "AI cost", "money"),
                 Column("ai_requests", "AI requests"),
+                Column("copilot_cost_usd", "Of which copilot", "money"),
+                Column("copilot_requests", "Copilot calls"),
             ],
             days,
         ),
@@ -194,6 +196,19 @@ def _overview(request, start, end):
             ],
             days,
             kind="bar",
+        ),
+        Chart(
+            "tags",
+            "Tickets by tag",
+            [
+                Column("tag_name", "Tag", "text"),
+                Column("tickets_opened", "Opened", chart=True),
+                Column("tickets_resolved", "Resolved", chart=True),
+            ],
+            list(selectors.top_tags(start, end)),
+            kind="bar",
+            description="The most used tags: tickets opened over these days that carry "
+            "the tag, and tickets with the tag resolved.",
         ),
     ]
     rate = totals["ai_resolution_rate"]
@@ -288,9 +303,13 @@ def _models(request, start, end):
                 Column("cost_usd", "Total cost", "money"),
                 Column("input_tokens", "Tokens in"),
                 Column("output_tokens", "Tokens out"),
+                Column("copilot_requests", "Copilot calls"),
+                Column("copilot_cost_usd", "Copilot cost", "money"),
             ],
             models,
             kind="bar",
+            description="Requests are the AI agent's analyses; the copilot's calls by agents "
+            "on the ticket page are counted beside them.",
         ),
         Chart(
             "model_satisfaction",

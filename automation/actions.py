@@ -25,6 +25,9 @@ notify_email          ``to`` (assignee, team, requester or addresses), ``address
 escalate              ``topic``, ``reason``: ``ticket_escalate`` as a policy escalation (as
                       the customer's request with the topic ``human``)
 call_webhook          ``endpoint`` (id): a delivery queued to the outbound webhook
+add_tags              ``tags`` (names): ``ticket_tag(add=…)`` (new names are created unless
+                      the desk's tags are curated)
+remove_tags           ``tags`` (names): ``ticket_tag(remove=…)``
 ====================  =================================================================
 
 Subjects and bodies may use the placeholders of saved replies (``{{ ticket.reference }}``,
@@ -64,7 +67,7 @@ SETTABLE_STATUSES = ("awaiting_customer", "resolved", "closed")
 class Arg:
     name: str
     label: str
-    kind: str  # id, choice, text, long_text, emails
+    kind: str  # id, choice, text, long_text, emails, tags
     model: str = ""
     choices: Callable[[], list[tuple[str, str]]] | None = None
     required: bool = True
@@ -254,6 +257,20 @@ def _escalate(ticket, args, rule) -> str:
     return args.get("topic") or "escalated"
 
 
+def _add_tags(ticket, args, rule) -> str:
+    from support.services import ticket_tag
+
+    ticket_tag(ticket=ticket, add=args["tags"], actor=None, actor_kind="system")
+    return ", ".join(args["tags"])
+
+
+def _remove_tags(ticket, args, rule) -> str:
+    from support.services import ticket_tag
+
+    ticket_tag(ticket=ticket, remove=args["tags"], actor=None, actor_kind="system")
+    return ", ".join(args["tags"])
+
+
 def _call_webhook(ticket, args, rule) -> str:
     from automation import webhooks
 
@@ -370,6 +387,8 @@ ACTIONS: dict[str, Action] = {
             (Arg("endpoint", "Webhook endpoint", "id", model="automation.WebhookEndpoint"),),
             _call_webhook,
         ),
+        Action("add_tags", "Add tags", (Arg("tags", "Tags", "tags"),), _add_tags),
+        Action("remove_tags", "Remove tags", (Arg("tags", "Tags", "tags"),), _remove_tags),
     ]
 }
 
@@ -395,7 +414,9 @@ def _check_arg(arg: Arg, value: Any, where: str) -> Any:
     if value in (None, "", []):
         if arg.required:
             _fail(f"{where}: {arg.label.lower()} is required.")
-        return [] if arg.kind == "emails" else ""
+        return [] if arg.kind in ("emails", "tags") else ""
+    if arg.kind == "tags":
+        return _check_tags(value, where)
     if arg.kind == "id":
         if isinstance(value, bool):
             _fail(f"{where}: {arg.label.lower()} is an id (a whole number).")
@@ -438,6 +459,34 @@ def _check_arg(arg: Arg, value: Any, where: str) -> Any:
                 _fail(f"{where}: “{address}” is not an email address.")
         return value
     raise AssertionError(arg.kind)  # pragma: no cover
+
+
+def _check_tags(value: Any, where: str) -> list[str]:
+    """Tag names (a list, or comma-separated), normalized; in curated mode each must be
+    in the list of tags."""
+    from django.conf import settings
+
+    from support.models import Tag
+    from support.services import MAX_TAGS_PER_TICKET, tag_normalize
+
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not value or len(value) > MAX_TAGS_PER_TICKET:
+        _fail(f"{where}: give 1 to {MAX_TAGS_PER_TICKET} tag names.")
+    names = []
+    for name in value:
+        try:
+            normal = tag_normalize(name)
+        except DomainError as error:
+            _fail(f"{where}: {error.message}")
+        if normal not in names:
+            names.append(normal)
+    if not settings.HELPDESK_TAGS_FREE:
+        known = set(Tag.objects.filter(name__in=names).values_list("name", flat=True))
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            _fail(f"{where}: not in the list of tags: {', '.join(unknown)}.")
+    return names
 
 
 def validate(actions: Any) -> list:

@@ -41,6 +41,13 @@ ai_decision         is, is_not, in, not_in                 resolve, ask, escalat
                                                            ticket's last AI message)
 business_hours      is                                     "in" or "out" (the ticket's SLA
                                                            calendar, at the moment of the check)
+tags                contains, not_contains, in, not_in     a tag name (``in`` / ``not_in``: a
+                                                           list: the ticket has any / none)
+custom_field        is, is_not, in, not_in                 ``key=value`` of a choice, multiple
+                                                           choice or yes/no custom field
+                                                           (``plan_tier=enterprise``,
+                                                           ``device=ios``, ``vip=true``); a
+                                                           multiple choice holds each option
 ==================  =====================================  ======================================
 
 ``matches`` takes a regular expression (Python syntax, searched case-insensitively, at most
@@ -189,6 +196,18 @@ class Facts:
 
         return self._memo("business_hours", compute)
 
+    @property
+    def tags(self) -> frozenset[str]:
+        def compute():
+            from support.models import TicketTag
+
+            names = TicketTag.objects.filter(ticket_id=self.ticket.pk).values_list(
+                "tag__name", flat=True
+            )
+            return frozenset(names)
+
+        return self._memo("tags", compute)
+
     def change(self, name: str) -> tuple[str, str] | None:
         """(old, new) when the triggering event changed ``name`` (status, priority)."""
         event = self.event
@@ -226,7 +245,8 @@ class Field:
     """One thing a condition can test.
 
     ``kind``: ``choice`` (one of ``choices``), ``id`` (a row id or "none"), ``text``,
-    ``domain`` (lower-cased text compared whole), ``number``.
+    ``domain`` (lower-cased text compared whole), ``number``, ``tags`` (the ticket's set
+    of tag names; a value is one name).
     """
 
     name: str
@@ -254,6 +274,31 @@ class Field:
 
 def _fk(name: str) -> Callable[[Facts], Any]:
     return lambda facts: getattr(facts.ticket, f"{name}_id")
+
+
+def _custom_field_pairs(facts: Facts) -> frozenset[str]:
+    """The ticket's custom field values as ``key=value`` (one per option chosen)."""
+    pairs = set()
+    for key, value in (facts.ticket.custom_fields or {}).items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, bool):
+                item = "true" if item else "false"
+            pairs.add(f"{key}={item}")
+    return frozenset(pairs)
+
+
+def _custom_field_choices() -> list[tuple[str, str]]:
+    from support.models import CustomField
+
+    kinds = (CustomField.Kind.CHOICE, CustomField.Kind.MULTI_CHOICE, CustomField.Kind.BOOLEAN)
+    result = []
+    for defined in CustomField.objects.filter(is_active=True, kind__in=kinds):
+        if defined.kind == CustomField.Kind.BOOLEAN:
+            options = [("true", "yes"), ("false", "no")]
+        else:
+            options = [(choice, choice) for choice in defined.choices]
+        result += [(f"{defined.key}={v}", f"{defined.label}: {label}") for v, label in options]
+    return result
 
 
 def _plan(facts: Facts) -> str:
@@ -382,6 +427,21 @@ FIELDS: dict[str, Field] = {
             ("is",),
             lambda: [("in", "In business hours"), ("out", "Out of business hours")],
         ),
+        Field(
+            "tags",
+            "Tags",
+            "tags",
+            lambda f: f.tags,
+            ("contains", "not_contains", "in", "not_in"),
+        ),
+        Field(
+            "custom_field",
+            "Custom field",
+            "choice",
+            _custom_field_pairs,
+            CHOICE_OPS,
+            _custom_field_choices,
+        ),
     ]
 }
 
@@ -426,6 +486,10 @@ def _check_scalar(spec: Field, value: Any, where: str) -> Any:
         if len(value) > MAX_TEXT:
             _fail(f"{where}: at most {MAX_TEXT} characters.")
         return value
+    if spec.kind == "tags":
+        if not isinstance(value, str) or not value.strip():
+            _fail(f"{where}: give a tag name.")
+        return re.sub(r"\s+", "-", value.strip().lower())[:50]
     if spec.kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             try:
@@ -545,6 +609,13 @@ def _holds(item: dict, facts: Facts) -> bool:
             return False
         return (change[0] if operator == "changed_from" else change[1]) == expected
     actual = _normal(spec, spec.get(facts))
+    if spec.kind == "tags":  # a set: has the tag / has any of the tags
+        wanted = set(expected) if isinstance(expected, list) else {expected}
+        has = bool(actual & wanted)
+        return has if operator in ("contains", "in") else not has
+    if isinstance(actual, frozenset):  # custom fields: a ticket holds many key=value pairs
+        wanted = set(expected) if isinstance(expected, list) else {expected}
+        return bool(actual & wanted) == (operator in ("is", "in"))
     if spec.kind == "id":
         expected = [_id(v) for v in expected] if isinstance(expected, list) else _id(expected)
     if operator == "is":

@@ -36,6 +36,11 @@ def _type_error(field, value, *, form: bool) -> str | None:
         return None if isinstance(value, bool) else "Must be a boolean."
     if form:
         return None
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        # DRF's list of texts takes 0 as "0": check every item as its own field.
+        return next(
+            (m for item in value if (m := _type_error(field.child, item, form=False))), None
+        )
     if isinstance(field, serializers.ChoiceField) and not isinstance(
         field, serializers.MultipleChoiceField
     ):

@@ -24,7 +24,13 @@ resync after a reconnect); a ticket the user may not see is refused with ``forbi
 (the same answer whether or not it exists) and logged. ``unsubscribe`` ``{ticket}``.
 Then ``message`` frames (with ``state``, the ticket after the message) and ``ticket``
 frames (the state after any other change) arrive as things happen; internal notes only
-on staff connections.
+on staff connections. Staff connections also share presence (``support.presence``): a
+subscription says "viewing", ``presence`` ``{ticket, state: viewing | typing | idle}``
+changes it and, repeated every ~15 s, keeps it alive; unsubscribing or leaving removes
+it. The other staff connections of the ticket then receive ``presence`` ``{ticket,
+agents: [{id, name, state, since}]}`` (every agent but themselves), and ``subscribed``
+carries the same ``agents`` list for a page that joins late. Customers neither see nor
+send presence.
 
 ``/ws/agents/feed/`` (staff): ``snapshot`` on connect (columns new / escalated / SLA at
 risk, counts), then ``ticket`` frames as tickets move; ``filter`` ``{filter: all | mine
@@ -53,7 +59,7 @@ from django.utils import timezone
 
 from core import accounts, limits
 from core.errors import DomainError
-from support import budget, realtime, selectors, services
+from support import budget, presence, realtime, selectors, services
 from support.models import Ticket, TicketChannel
 
 logger = logging.getLogger(__name__)
@@ -259,6 +265,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.live_event(message)
         elif message["type"] == realtime.FEED_EVENT and hasattr(self, "feed_ticket"):
             await self.feed_ticket(message)
+        elif message["type"] == presence.PRESENCE_EVENT and hasattr(self, "presence_update"):
+            await self.presence_update(message)
         else:
             await super().dispatch(message)
 
@@ -384,6 +392,8 @@ class TicketConsumer(LiveConsumer):
 
     async def opened(self):
         self.subscriptions: dict[str, str] = {}
+        #: Staff only: ticket reference -> {ticket_id, state, since} of this connection.
+        self.presence: dict[str, dict] = {}
 
     async def action_subscribe(self, content):
         reference, after = content.get("ticket"), _int(content.get("after"))
@@ -409,13 +419,107 @@ class TicketConsumer(LiveConsumer):
         await self.join(group)  # before reading, so nothing falls between read and join
         self.subscriptions[ticket.reference] = group
         snapshot = await conversation(self.user, ticket, after=after, staff=self.staff)
+        if self.staff:
+            state = self.presence.get(ticket.reference, {}).get("state", presence.VIEWING)
+            snapshot["agents"] = await self.announce(ticket.pk, ticket.reference, state)
         await self.send_json({"type": "subscribed", **snapshot})
 
     async def action_unsubscribe(self, content):
-        group = self.subscriptions.pop(content.get("ticket"), None)
+        reference = content.get("ticket")
+        group = self.subscriptions.pop(reference, None) if isinstance(reference, str) else None
         if group is not None:
+            await self.withdraw(reference)
             await self.leave(group)
-        await self.send_json({"type": "unsubscribed", "ticket": content.get("ticket")})
+        await self.send_json({"type": "unsubscribed", "ticket": reference})
+
+    async def disconnect(self, code):
+        for reference in list(getattr(self, "presence", ())):
+            await self.withdraw(reference)
+        await super().disconnect(code)
+
+    # ---- presence (staff) ------------------------------------------------------------------
+
+    async def action_presence(self, content):
+        if not self.staff:
+            await self.error(
+                "forbidden", "Only support staff share presence on a ticket.", action="presence"
+            )
+            return
+        reference, state = content.get("ticket"), content.get("state")
+        if state not in presence.STATES:
+            await self.error(
+                "bad_request", "state is one of: viewing, typing, idle.", action="presence"
+            )
+            return
+        if not isinstance(reference, str) or reference not in self.presence:
+            await self.error("not_subscribed", "Subscribe to the ticket first.", ticket=reference)
+            return
+        await self.announce(self.presence[reference]["ticket_id"], reference, state)
+
+    async def announce(self, ticket_id: int, reference: str, state: str) -> list[dict]:
+        """Record this connection's state on the ticket; tell the ticket's other staff
+        pages when it changed (or when a vanished connection was dropped). Answers the
+        other agents here (none while presence is unavailable)."""
+        mine = self.presence.get(reference)
+        changed = mine is None or mine["state"] != state
+        since = presence.now_iso() if changed else mine["since"]
+        self.presence[reference] = {"ticket_id": ticket_id, "state": state, "since": since}
+        found = await presence.aentry_set(
+            ticket_id=ticket_id,
+            connection=self.channel_name,
+            user=self.user,
+            state=state,
+            since=since,
+        )
+        if found is None:
+            return []
+        entries, dropped = found
+        if changed or dropped:
+            # This connection knows its own change; a dropped entry is news to it too.
+            skip = None if dropped else self.channel_name
+            await self.presence_broadcast(ticket_id, reference, entries, skip=skip)
+        return presence.agents(entries, exclude_user=self.user.pk)
+
+    async def withdraw(self, reference: str) -> None:
+        mine = self.presence.pop(reference, None)
+        if mine is None:
+            return
+        found = await presence.aentry_remove(
+            ticket_id=mine["ticket_id"], connection=self.channel_name
+        )
+        if found is not None:
+            await self.presence_broadcast(mine["ticket_id"], reference, found[0])
+
+    async def presence_broadcast(
+        self, ticket_id: int, reference: str, entries: list, *, skip: str | None = None
+    ) -> None:
+        try:
+            await self.channel_layer.group_send(
+                realtime.ticket_group(ticket_id, staff=True),
+                {
+                    "type": presence.PRESENCE_EVENT,
+                    "ticket": reference,
+                    "entries": entries,
+                    "skip": skip,
+                },
+            )
+        except Exception:  # the channel layer is away: presence is a convenience
+            logger.warning("presence not sent", exc_info=True, extra={"ticket": reference})
+
+    async def presence_update(self, event):
+        """The ticket's presence list changed: every agent here but this one."""
+        if self.closing or not self.staff or event.get("skip") == self.channel_name:
+            return
+        try:
+            await self.send_json(
+                {
+                    "type": "presence",
+                    "ticket": event["ticket"],
+                    "agents": presence.agents(event["entries"], exclude_user=self.user.pk),
+                }
+            )
+        except (RuntimeError, OSError):
+            self.closing = True
 
 
 class FeedConsumer(LiveConsumer):

@@ -7,6 +7,7 @@ services the product uses, so their events and timestamps are real.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from django.conf import settings
@@ -74,6 +75,46 @@ SAVED_REPLIES = [
     ),
 ]
 
+#: The curated list of tags: name, description, keywords (AI triage suggests the tag when
+#: a ticket mentions one).
+TAGS = [
+    ("billing", "Invoices, charges and plans", ["invoice", "charged", "payment", "billing"]),
+    ("refund", "Money back", ["refund", "money back", "chargeback"]),
+    ("bug", "Something is broken", ["error", "crash", "blank", "times out", "bug"]),
+    ("ios", "The iPhone and iPad app", ["iphone", "ipad", "ios"]),
+    ("android", "The Android app", ["android"]),
+    ("vip", "Customers on the enterprise plan", []),
+    ("security", "Logins, access, suspicious activity", ["suspicious", "login", "password"]),
+    ("api", "The REST API and integrations", ["api", "429", "rate limit", "integration"]),
+    ("export", "CSV and PDF exports", ["export", "csv", "pdf"]),
+]
+
+#: Custom fields: key, label, kind, choices, required for types, customer visible,
+#: customer editable, help text.
+CUSTOM_FIELDS = [
+    (
+        "order_number",
+        "Order number",
+        "text",
+        [],
+        ["billing"],
+        True,
+        True,
+        "On your invoice, e.g. A-1001.",
+    ),
+    ("device", "Device", "multi_choice", ["web", "ios", "android", "desktop"], [], True, True, ""),
+    (
+        "plan_tier",
+        "Plan tier",
+        "choice",
+        ["starter", "business", "enterprise"],
+        [],
+        False,
+        False,
+        "The customer's plan as billing sees it (team only).",
+    ),
+]
+
 # requester, subject, type, priority, description, then what happens
 TICKETS = [
     (
@@ -83,6 +124,8 @@ TICKETS = [
         "normal",
         "When I download last month's invoice the PDF opens but every page is blank.",
         [
+            "tags:billing,bug,vip",
+            'fields:{"order_number": "A-1001", "device": ["web"], "plan_tier": "enterprise"}',
             "agent_reply:Thanks Casey, we found a rendering bug and re-issued the invoice.",
             "resolve",
             "rate:5:Fast and friendly, thank you!",
@@ -103,6 +146,8 @@ TICKETS = [
         "high",
         "Exporting more than 10k rows to CSV times out after 30 seconds.",
         [
+            "tags:bug,export,vip",
+            'fields:{"device": ["web", "desktop"], "plan_tier": "enterprise"}',
             "note:Reproduced on staging; engineering ticket filed.",
             "escalate:complex:Needs engineering: export timeout",
         ],
@@ -137,7 +182,11 @@ TICKETS = [
         "billing",
         "high",
         "My card was charged twice on the 3rd for the Starter plan.",
-        ["escalate:policy:Billing dispute: double charge"],
+        [
+            "tags:billing,refund",
+            'fields:{"order_number": "A-2040", "plan_tier": "starter"}',
+            "escalate:policy:Billing dispute: double charge",
+        ],
     ),
     (
         "sam",
@@ -145,7 +194,7 @@ TICKETS = [
         "general",
         "normal",
         "Our integration gets HTTP 429 after a few requests per second.",
-        [],
+        ["tags:api"],
     ),
 ]
 
@@ -243,6 +292,36 @@ def load_demo_support() -> None:
             title=title, defaults={"body": body, "new_status": new_status, "created_by": author}
         )
 
+    from support.models import Tag
+
+    for name, description, keywords in TAGS:
+        Tag.objects.get_or_create(
+            name=name,
+            defaults={
+                "description": description,
+                "keywords": "\n".join(keywords),
+                "created_by": author,
+            },
+        )
+
+    from support.models import CustomField
+
+    for position, spec in enumerate(CUSTOM_FIELDS):
+        key, label, kind, choices, required, visible, editable, help_text = spec
+        CustomField.objects.get_or_create(
+            key=key,
+            defaults={
+                "label": label,
+                "kind": kind,
+                "choices": choices,
+                "required_for_types": required,
+                "customer_visible": visible,
+                "customer_editable": editable,
+                "help_text": help_text,
+                "position": position,
+            },
+        )
+
     for spec in TICKETS:
         _demo_ticket(*spec)
 
@@ -300,6 +379,10 @@ def _demo_ticket(username, subject, type_, priority, description, script) -> Non
             continue  # the always-escalate rules (automation) did it on opening
         if verb == "agent_reply":
             services.message_add(ticket=ticket, author=agent, body=rest)
+        elif verb == "tags":
+            services.ticket_tag(ticket=ticket, add=rest.split(","), actor=agent)
+        elif verb == "fields":
+            services.ticket_set_custom_fields(ticket=ticket, values=json.loads(rest), actor=agent)
         elif verb == "note":
             services.message_add(ticket=ticket, author=agent, body=rest, is_internal=True)
         elif verb == "resolve":

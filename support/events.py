@@ -135,6 +135,24 @@ def field_changed_event(
     )
 
 
+def custom_field_changed_event(
+    *, ticket: Ticket, actor, key: str, old: str, new: str, visible: bool, actor_kind=None
+) -> TicketEvent:
+    """A custom field's value changed (``field`` is its key; values as people read them);
+    internal unless the field is shown to customers."""
+    return _write(
+        ticket=ticket,
+        kind=Kind.FIELD_CHANGED,
+        actor=actor,
+        actor_kind=actor_kind,
+        field=key[:50],
+        old=old,
+        new=new,
+        metadata={"custom_field": key},
+        is_internal=not visible,
+    )
+
+
 def escalated_event(*, ticket: Ticket, actor, escalation, actor_kind=None) -> TicketEvent:
     return _write(
         ticket=ticket,
@@ -211,6 +229,26 @@ def notification_failed_event(*, ticket: Ticket, effect: str, error: str, attemp
     )
 
 
+def tags_changed_event(
+    *, ticket: Ticket, actor, old: list[str], new: list[str], actor_kind=None
+) -> TicketEvent:
+    """The ticket's tags changed (team-only: customers do not see tags)."""
+    return _write(
+        ticket=ticket,
+        kind=Kind.TAGS_CHANGED,
+        actor=actor,
+        actor_kind=actor_kind,
+        field="tags",
+        old=", ".join(old),
+        new=", ".join(new),
+        metadata={
+            "added": sorted(set(new) - set(old)),
+            "removed": sorted(set(old) - set(new)),
+        },
+        is_internal=True,
+    )
+
+
 def rule_applied_event(
     *, ticket: Ticket, rule_id: int, rule_name: str, action: str, detail: str = ""
 ) -> TicketEvent:
@@ -224,4 +262,75 @@ def rule_applied_event(
         new=rule_name,
         metadata={"rule_id": rule_id, "rule": rule_name, "action": action, "detail": detail},
         is_internal=True,
+    )
+
+
+def merged_event(
+    *, ticket: Ticket, actor, duplicate: Ticket, message_ids: list[int], metadata: dict
+) -> TicketEvent:
+    """A duplicate was merged into this ticket (the survivor): its messages moved here."""
+    return _write(
+        ticket=ticket,
+        kind=Kind.MERGED,
+        actor=actor,
+        new=duplicate.reference,
+        metadata={
+            "duplicate": duplicate.reference,
+            "duplicate_id": duplicate.pk,
+            "messages_moved": len(message_ids),
+            "message_ids": message_ids,
+            **metadata,
+        },
+    )
+
+
+def merged_into_event(
+    *, ticket: Ticket, actor, survivor: Ticket, message_ids: list[int]
+) -> TicketEvent:
+    """This ticket (a duplicate) was merged into ``survivor`` and closed."""
+    return _write(
+        ticket=ticket,
+        kind=Kind.MERGED_INTO,
+        actor=actor,
+        new=survivor.reference,
+        metadata={
+            "survivor": survivor.reference,
+            "survivor_id": survivor.pk,
+            "messages_moved": len(message_ids),
+            "message_ids": message_ids,
+        },
+    )
+
+
+def split_event(
+    *, ticket: Ticket, actor, new_ticket: Ticket, message_ids: list[int]
+) -> TicketEvent:
+    """Messages of this ticket were split off into ``new_ticket``."""
+    return _write(
+        ticket=ticket,
+        kind=Kind.SPLIT,
+        actor=actor,
+        new=new_ticket.reference,
+        metadata={
+            "new_ticket": new_ticket.reference,
+            "new_ticket_id": new_ticket.pk,
+            "message_ids": message_ids,
+        },
+    )
+
+
+def split_from_event(
+    *, ticket: Ticket, actor, original: Ticket, message_ids: list[int]
+) -> TicketEvent:
+    """This ticket was made of messages split off ``original``."""
+    return _write(
+        ticket=ticket,
+        kind=Kind.SPLIT_FROM,
+        actor=actor,
+        new=original.reference,
+        metadata={
+            "original": original.reference,
+            "original_id": original.pk,
+            "message_ids": message_ids,
+        },
     )

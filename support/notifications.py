@@ -117,11 +117,13 @@ def automatic_cap_reached(ticket: Ticket) -> bool:
 def public_reply(ticket: Ticket, message: Message) -> int:
     """The reply (an agent's, the AI's) to the requester, participants copied.
 
-    The AI's replies carry ``Auto-Submitted: auto-replied``; an agent's do not."""
+    The AI's replies and the helpdesk's own notices (a merge's) carry
+    ``Auto-Submitted: auto-replied``; an agent's do not."""
     from support import services
 
-    automatic = message.sender_kind == Message.SenderKind.AI
-    if automatic and not message.email_message_id and automatic_cap_reached(ticket):
+    automatic = message.sender_kind in (Message.SenderKind.AI, Message.SenderKind.SYSTEM)
+    capped = message.sender_kind == Message.SenderKind.AI
+    if capped and not message.email_message_id and automatic_cap_reached(ticket):
         logger.warning(
             "automatic reply on %s not mailed: %s automatic replies in a day already",
             ticket.reference,

@@ -115,6 +115,10 @@ def message_payload(message: Message, *, staff: bool) -> dict:
         ],
         "html": render_to_string(template, {"message": message, "ticket": ticket}),
     }
+    if staff:
+        # The agent's page tells its own messages from others' (the collision warning).
+        data["author_id"] = message.author_id
+        data["author"] = _name(message.author)
     if staff and message.sender_kind == Message.SenderKind.AI:
         data["ai"] = {
             "model": message.ai_model,

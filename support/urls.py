@@ -16,6 +16,7 @@ urlpatterns = [
     path("tickets/<str:reference>/rate/", views.ticket_rate, name="ticket-rate"),
     path("tickets/<str:reference>/escalate/", views.ticket_escalate, name="ticket-escalate"),
     path("tickets/<str:reference>/resolve/", views.ticket_resolve, name="ticket-resolve"),
+    path("tickets/<str:reference>/fields/", views.ticket_fields, name="ticket-fields"),
     path(
         "tickets/<str:reference>/attachments/<int:pk>/",
         views.attachment_download,

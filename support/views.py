@@ -16,8 +16,9 @@ from core.accounts import verified_email_required
 from core.errors import DomainError
 from core.roles import is_agent
 from support import budget, selectors, services
-from support.forms import EscalateForm, RateForm, ReplyForm, TicketForm
-from support.models import DONE_STATUSES, OPEN_STATUSES, Attachment, Escalation
+from support import custom_fields as cf
+from support.forms import EscalateForm, RateForm, ReplyForm, TicketFieldsForm, TicketForm
+from support.models import DONE_STATUSES, OPEN_STATUSES, Attachment, Escalation, Ticket
 
 
 def home(request):
@@ -95,7 +96,7 @@ def ticket_list(request):
 @login_required
 @verified_email_required
 def ticket_new(request):
-    form = TicketForm(request.POST or None, request.FILES or None)
+    form = TicketForm(request.POST or None, request.FILES or None, custom_fields=cf.active_fields())
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
@@ -108,6 +109,7 @@ def ticket_new(request):
                 description=form.cleaned_data["description"],
                 type=form.cleaned_data["type"],
                 attachments=form.cleaned_data["attachments"],
+                custom_fields=form.custom_values(),
             )
         except budget.TicketBudgetSpent as spent:
             form.add_domain_error(spent)
@@ -122,14 +124,25 @@ def ticket_new(request):
     return render(request, "support/ticket_new.html", {"form": form}, status=status)
 
 
-def _detail(request, reference, *, reply_form=None, rate_form=None, escalate_form=None, status=200):
+def _detail(
+    request,
+    reference,
+    *,
+    reply_form=None,
+    rate_form=None,
+    escalate_form=None,
+    fields_form=None,
+    status=200,
+):
     ticket = selectors.ticket_with_conversation(user=request.user, reference=reference)
     is_requester = ticket.requester_id == request.user.pk
+    definitions = cf.active_fields()
     return render(
         request,
         "support/ticket_detail.html",
         {
             "ticket": ticket,
+            **_merged_into(request, ticket),
             "conversation": ticket.visible_messages,
             "reply_form": reply_form or ReplyForm(),
             "rate_form": rate_form or RateForm(),
@@ -140,9 +153,33 @@ def _detail(request, reference, *, reply_form=None, rate_form=None, escalate_for
             and ticket.satisfaction_rating is None,
             "can_escalate": ticket.status in OPEN_STATUSES and ticket.status != "escalated",
             "can_resolve": is_requester and ticket.status in OPEN_STATUSES,
+            **_custom_fields(ticket, definitions, is_requester=is_requester, form=fields_form),
         },
         status=status,
     )
+
+
+def _custom_fields(ticket, definitions, *, is_requester: bool, form=None) -> dict:
+    """The values shown to customers, and the requester's form for the ones they fill in
+    (while the ticket is not closed)."""
+    values = cf.visible_values(ticket.custom_fields, definitions, for_customer=True)
+    shown = [(f.label, cf.display(f, values[f.key])) for f in definitions if f.key in values]
+    if form is None and is_requester and ticket.status != "closed":
+        form = TicketFieldsForm(custom_fields=definitions, values=ticket.custom_fields)
+    if form is not None and not form.fields:
+        form = None
+    return {"custom_values": shown, "fields_form": form}
+
+
+def _merged_into(request, ticket) -> dict:
+    """A merged duplicate's banner: the survivor's reference, linked if they may see it."""
+    if not ticket.merged_into_id:
+        return {}
+    survivor = (
+        Ticket.objects.filter(pk=services.survivor_id(ticket)).only("pk", "reference").first()
+    )
+    visible = selectors.ticket_list(user=request.user).filter(pk=survivor.pk).exists()
+    return {"merged_into": survivor, "merged_into_visible": visible}
 
 
 @login_required
@@ -157,11 +194,18 @@ def _post_form(request, reference, *, form_class, form_name, action, success):
     form = form_class(request.POST, request.FILES)
     if form.is_valid():
         try:
-            action(ticket, form.cleaned_data)
+            done = action(ticket, form.cleaned_data)
         except DomainError as error:
             form.add_domain_error(error)
         else:
             messages.success(request, success)
+            # A reply to a merged duplicate went on to its survivor: show it there.
+            moved_to = getattr(done, "ticket", ticket)
+            if (
+                moved_to.pk != ticket.pk
+                and selectors.ticket_list(user=request.user).filter(pk=moved_to.pk).exists()
+            ):
+                return redirect(moved_to)
             return redirect(ticket)
     return _detail(request, reference, status=400, **{form_name: form})
 
@@ -212,6 +256,29 @@ def ticket_escalate(request, reference):
             actor=request.user,
         ),
     )
+
+
+@login_required
+@require_POST
+def ticket_fields(request, reference):
+    """The requester fills in or corrects the ticket's fields they may edit."""
+    ticket = selectors.ticket_get(user=request.user, reference=reference)
+    if ticket.requester_id != request.user.pk:
+        raise Http404
+    form = TicketFieldsForm(
+        request.POST, custom_fields=cf.active_fields(), values=ticket.custom_fields
+    )
+    if form.is_valid():
+        values = form.custom_values(changed_only=True)
+        try:
+            if values:
+                services.ticket_set_custom_fields(ticket=ticket, values=values, actor=request.user)
+        except DomainError as error:
+            form.add_domain_error(error)
+        else:
+            messages.success(request, "Saved." if values else "Nothing changed.")
+            return redirect(ticket)
+    return _detail(request, reference, fields_form=form, status=400)
 
 
 @login_required

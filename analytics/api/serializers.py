@@ -52,7 +52,11 @@ class OverviewTotalsSerializer(serializers.Serializer):
     csat_count = serializers.IntegerField()
     csat_average = serializers.FloatField(allow_null=True)
     ai_requests = serializers.IntegerField()
-    ai_cost_usd = serializers.DecimalField(max_digits=14, decimal_places=6, allow_null=True)
+    ai_cost_usd = serializers.DecimalField(
+        max_digits=14, decimal_places=6, allow_null=True, help_text="Analyses and copilot calls."
+    )
+    copilot_requests = serializers.IntegerField(help_text="Agents' copilot calls.")
+    copilot_cost_usd = serializers.DecimalField(max_digits=14, decimal_places=6, allow_null=True)
     cost_per_resolved_usd = serializers.FloatField(allow_null=True)
     sla_breaches = serializers.IntegerField()
     search_deflection_rate = serializers.FloatField(allow_null=True)
@@ -69,11 +73,18 @@ class DailyOverviewSerializer(serializers.ModelSerializer):
         exclude = ["id", "computed_at"]
 
 
+class TagRowSerializer(serializers.Serializer):
+    tag = serializers.CharField(source="tag_name")
+    tickets_opened = serializers.IntegerField(help_text="Tickets opened with the tag.")
+    tickets_resolved = serializers.IntegerField(help_text="Tickets with the tag resolved.")
+
+
 class OverviewSerializer(serializers.Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
     totals = OverviewTotalsSerializer()
     days = DailyOverviewSerializer(many=True)
+    tags = TagRowSerializer(many=True, help_text="The most used tags over the range.")
 
 
 class ModelRowSerializer(serializers.Serializer):
@@ -91,6 +102,8 @@ class ModelRowSerializer(serializers.Serializer):
     output_tokens = serializers.IntegerField()
     cost_usd = serializers.DecimalField(max_digits=14, decimal_places=6)
     cost_per_request_usd = serializers.FloatField(allow_null=True)
+    copilot_requests = serializers.IntegerField(help_text="Agents' copilot calls.")
+    copilot_cost_usd = serializers.DecimalField(max_digits=14, decimal_places=6)
     satisfaction_count = serializers.IntegerField()
     satisfaction_average = serializers.FloatField(allow_null=True)
     positive_ratings = serializers.IntegerField()

@@ -32,6 +32,7 @@ class OverviewView(_RangeView):
             **r,
             "totals": selectors.overview_totals(r["start"], r["end"]),
             "days": selectors.overview_days(r["start"], r["end"]),
+            "tags": selectors.top_tags(r["start"], r["end"]),
         }
         return Response(s.OverviewSerializer(data).data)
 

@@ -174,7 +174,8 @@ TICKET_COLUMNS = (
     " satisfaction_comment, reopened_count, created_at, updated_at, first_response_at,"
     " resolved_at, closed_at, rated_at, sla_due_at, status_changed_at,"
     " first_response_due_at, next_response_due_at, resolution_due_at, sla_business_seconds,"
-    " sla_resumed_at, sla_paused_at, sla_at_risk_at, sla_breached_at"
+    " sla_resumed_at, sla_paused_at, sla_at_risk_at, sla_breached_at, custom_fields,"
+    " suggested_tags"
 )
 MESSAGE_COLUMNS = (
     "id, ticket_id, sender_kind, author_id, body, is_internal, created_at, ai_model,"
@@ -491,6 +492,8 @@ class BulkWriter:
                 t.sla_paused_at,
                 t.sla_at_risk_at,
                 t.sla_breached_at,
+                "{}",  # no custom field values, no suggested tags (as ticket_open writes)
+                [],
             ]
         )
 

@@ -15,15 +15,34 @@ It decides nothing of its own: the caller passes, in ``context``,
   ``confident_at`` (from it on, no clarifying question is added).
 
 Missing values mean: no strength (0.0), every passage usable, never confident.
+
+For the agents' copilot it writes an extractive summary (``copilot_summary``) and a reply
+from the best passage (``copilot_reply``); rewriting and translating need a language
+model, so ``copilot_rewrite`` and ``copilot_translation`` raise ``LLMError`` saying so.
 """
 
 from __future__ import annotations
 
+import re
 import time
 
 from integrations.llm.base import Completion, LLMError, Message, PartialCallback, check_shape
 
 MODEL = "local-extractive"
+
+#: What it answers, by schema name, and the method that does it.
+ANSWERS = {
+    "ticket_answer": "_answer",
+    "copilot_summary": "_summary",
+    "copilot_reply": "_reply",
+}
+#: What needs a language model: refused with the reason an agent reads.
+OFFLINE_IMPOSSIBLE = {
+    "copilot_rewrite": "Rewriting needs an AI model; the offline (local) provider cannot "
+    "do it. Configure Anthropic or OpenAI (HELPDESK_LLM_PROVIDER).",
+    "copilot_translation": "Translating needs an AI model; the offline (local) provider "
+    "cannot do it. Configure Anthropic or OpenAI (HELPDESK_LLM_PROVIDER).",
+}
 
 
 class LocalProvider:
@@ -41,10 +60,12 @@ class LocalProvider:
         max_tokens: int = 1024,
         on_partial: PartialCallback | None = None,
     ) -> Completion:
-        if schema_name != "ticket_answer" or context is None:
+        if schema_name in OFFLINE_IMPOSSIBLE:
+            raise LLMError(OFFLINE_IMPOSSIBLE[schema_name])
+        if schema_name not in ANSWERS or context is None:
             raise LLMError("The local provider only answers tickets from given passages.")
         started = time.perf_counter()
-        data = check_shape(self._answer(context), schema)
+        data = check_shape(getattr(self, ANSWERS[schema_name])(context), schema)
         if on_partial is not None:
             on_partial(dict(data))  # no stream: the whole answer in one piece
         return Completion(
@@ -107,3 +128,64 @@ class LocalProvider:
             else "Does this solve it? If not, tell us what you see and we'll take it from here.",
             "reasoning": f"Best match “{best['title']}” (similarity {best['similarity']:.2f}).",
         }
+
+    # ---- the agents' copilot ------------------------------------------------------------
+    #
+    # ``copilot_summary``: context ``messages`` = ``[{from, text, internal}]`` in order
+    # (``from``: customer, agent, ai, system). Extractive and deterministic: the customer's
+    # request (their first message), what was tried (the first sentence of each answer and
+    # note since), and the last state (who wrote last, and what).
+    # ``copilot_reply``: context ``passages`` (as for ``ticket_answer``) and ``thresholds``
+    # (``min_similarity``): the best passage as a reply the agent edits.
+
+    def _summary(self, context: dict) -> dict:
+        messages = [m for m in context.get("messages", []) if (m.get("text") or "").strip()]
+        customer = [m for m in messages if m["from"] == "customer"]
+        if not messages:
+            return {"summary": "The conversation is empty."}
+        request = customer[0] if customer else messages[0]
+        lines = [f"Request: {_sentences(request['text'], 2)}"]
+        tried = [
+            m
+            for m in messages[messages.index(request) + 1 :]
+            if m["from"] in ("agent", "ai") and m["text"] != request["text"]
+        ]
+        if tried:
+            lines.append("Tried:")
+            for m in tried[-4:]:
+                who = {"agent": "Agent", "ai": "AI"}[m["from"]]
+                if m.get("internal"):
+                    who += " (internal note)"
+                lines.append(f"- {who}: {_sentences(m['text'], 1)}")
+        else:
+            lines.append("Tried: nothing yet.")
+        last = messages[-1]
+        if last is not request:
+            who = {"customer": "the customer", "agent": "an agent", "ai": "the AI"}.get(
+                last["from"], "the system"
+            )
+            lines.append(f"Last: {who} wrote: {_sentences(last['text'], 1)}")
+        waiting = "us" if last["from"] == "customer" else "the customer"
+        lines.append(f"Now: waiting for {waiting}.")
+        return {"summary": "\n".join(lines)}
+
+    def _reply(self, context: dict) -> dict:
+        passages = sorted(context.get("passages", []), key=lambda p: -p["similarity"])
+        minimum = context.get("thresholds", {}).get("min_similarity", 0.0)
+        if not passages or passages[0]["similarity"] < minimum:
+            return {"reply": "", "cited_article_ids": []}
+        best = passages[0]
+        body = best["text"].split("\n\n", 1)[-1].strip()
+        reply = f"Hello,\n\nHere is what our help center says in “{best['title']}”:\n\n{body}"
+        if best.get("url"):
+            reply += f"\n\nThe full article: {best['url']}"
+        reply += "\n\nDoes this solve it? If not, tell us what you see."
+        return {"reply": reply, "cited_article_ids": [best["article_id"]]}
+
+
+def _sentences(text: str, count: int, limit: int = 300) -> str:
+    """The first ``count`` sentences of ``text`` on one line, at most ``limit`` characters."""
+    flat = " ".join(text.split())
+    parts = re.split(r"(?<=[.!?])\s+", flat)
+    out = " ".join(parts[:count])
+    return out if len(out) <= limit else out[: limit - 1].rstrip() + "…"

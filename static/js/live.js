@@ -7,7 +7,14 @@
 // it: forms post and the page reloads; the indicator then says live updates are off.
 //
 // On a ticket page ([data-live-ticket]: the portal's and the agent workspace's), new
-// messages, status and details appear as they happen.
+// messages, status and details appear as they happen. On the agent's page the socket also
+// carries presence: the page says what this agent is doing ("viewing", "typing" while the
+// reply box is being written in, "idle" while the tab is hidden), repeats it as a
+// heartbeat, and lists the other agents here ([data-presence]). And the reply form
+// ([data-reply-form]) is guarded: a public message from someone else that arrives after
+// the page was loaded (its id above the form's seen_message_id) shows a warning above the
+// reply box, and Send asks for confirmation first (then confirm_send=1 tells the server
+// the agent chose to send anyway; without it the server refuses and keeps the draft).
 (function () {
   "use strict";
 
@@ -52,6 +59,7 @@
       try { frame = JSON.parse(event.data); } catch (error) { return; }
       if (frame.type === "hello") {
         self.attempts = 0;
+        self.user = frame.user || null;
         self.state("live");
         if (self.options.onOpen) self.options.onOpen(self, reconnecting);
         return;
@@ -127,6 +135,17 @@
     this.typing = root.querySelector("[data-live-typing]");
     this.events = root.querySelector("[data-live-events]");
     this.wasOpen = root.getAttribute("data-live-open") === "true";
+    this.presence = root.querySelector("[data-presence]");
+    this.replyForm = root.querySelector("[data-reply-form]");
+    this.warning = root.querySelector("[data-collision-warning]");
+    this.subscribed = false;
+    this.myState = null; // the presence state last sent on this subscription
+    this.lastInput = 0;
+    this.arrived = []; // messages from others since the page was loaded
+    this.seen = 0;
+    if (this.replyForm && this.replyForm.elements.seen_message_id) {
+      this.seen = parseInt(this.replyForm.elements.seen_message_id.value, 10) || 0;
+    }
   }
 
   TicketPage.prototype.start = function () {
@@ -134,6 +153,8 @@
     self.socket = new Socket("/ws/tickets/", {
       onState: function (name) { showIndicator(self.indicator, name); },
       onOpen: function (socket) {
+        self.subscribed = false;
+        self.myState = null;
         socket.send({
           action: "subscribe",
           ticket: self.reference,
@@ -143,6 +164,8 @@
       onFrame: function (frame) { self.handle(frame); }
     });
     self.socket.connect();
+    if (self.presence) self.startPresence();
+    if (self.replyForm) self.guardReply();
   };
 
   TicketPage.prototype.handle = function (frame) {
@@ -151,6 +174,12 @@
     if (frame.type === "subscribed") {
       frame.messages.forEach(function (message) { self.addMessage(message); });
       self.applyState(frame.state);
+      self.subscribed = true;
+      self.myState = "viewing"; // what the server assumes on subscribe
+      if (frame.agents) self.showAgents(frame.agents);
+      if (self.presence) self.sendPresence(false);
+    } else if (frame.type === "presence") {
+      self.showAgents(frame.agents || []);
     } else if (frame.type === "message") {
       self.addMessage(frame);
       if (frame.state) self.applyState(frame.state);
@@ -167,6 +196,93 @@
     if (!node) return;
     node.classList.add("hd-live-new");
     this.conversation.appendChild(node);
+    this.noteArrival(message);
+  };
+
+  // ---- presence (agent's page) --------------------------------------------------------
+
+  TicketPage.prototype.startPresence = function () {
+    var self = this;
+    var beat = parseInt(self.presence.getAttribute("data-presence-heartbeat"), 10) || 15;
+    var box = self.replyForm && self.replyForm.elements.body;
+    if (box) {
+      box.addEventListener("input", function () {
+        self.lastInput = Date.now();
+        self.sendPresence(false);
+        clearTimeout(self.typingTimer);
+        self.typingTimer = setTimeout(function () { self.sendPresence(false); }, 5000);
+      });
+    }
+    document.addEventListener("visibilitychange", function () { self.sendPresence(false); });
+    setInterval(function () { self.sendPresence(true); }, beat * 1000);
+  };
+
+  TicketPage.prototype.currentState = function () {
+    if (document.visibilityState === "hidden") return "idle";
+    return Date.now() - this.lastInput < 5000 ? "typing" : "viewing";
+  };
+
+  // Tell the server this agent's state when it changed, or always (the heartbeat).
+  TicketPage.prototype.sendPresence = function (always) {
+    if (!this.subscribed || !this.socket) return;
+    var state = this.currentState();
+    if (!always && state === this.myState) return;
+    if (this.socket.send({ action: "presence", ticket: this.reference, state: state })) {
+      this.myState = state;
+    }
+  };
+
+  TicketPage.prototype.showAgents = function (agents) {
+    if (!this.presence) return;
+    var me = this.socket && this.socket.user ? this.socket.user.id : null;
+    var list = this.presence.querySelector("[data-presence-list]");
+    var labels = { viewing: "viewing", typing: "typing…", idle: "idle" };
+    var others = agents.filter(function (agent) { return agent.id !== me; });
+    list.textContent = "";
+    others.forEach(function (agent, index) {
+      var item = document.createElement("span");
+      item.setAttribute("data-presence-agent", agent.id);
+      item.setAttribute("data-state", agent.state);
+      item.textContent = agent.name + " (" + (labels[agent.state] || agent.state) + ")";
+      if (index) list.appendChild(document.createTextNode(", "));
+      list.appendChild(item);
+    });
+    this.presence.hidden = others.length === 0;
+  };
+
+  // ---- collision: a message that arrived while the agent was writing -----------------
+
+  TicketPage.prototype.noteArrival = function (message) {
+    if (!this.replyForm || message.is_internal || !(message.id > this.seen)) return;
+    var me = this.socket && this.socket.user ? this.socket.user.id : null;
+    if (message.author_id != null && message.author_id === me) return;
+    this.arrived.push(message);
+    var who = message.author || message.sender || "someone";
+    this.lastFrom = who;
+    if (!this.warning) return;
+    this.warning.textContent = this.arrived.length === 1
+      ? "New message from " + who + " since you opened this ticket: read it before you send."
+      : this.arrived.length + " new messages since you opened this ticket, the latest from " +
+        who + ": read them before you send.";
+    this.warning.hidden = false;
+  };
+
+  TicketPage.prototype.guardReply = function () {
+    var self = this;
+    var form = self.replyForm;
+    form.addEventListener("submit", function (event) {
+      var internal = form.elements.is_internal && form.elements.is_internal.checked;
+      if (!self.arrived.length || internal || form.elements.confirm_send.value === "1") return;
+      var sendAnyway = window.confirm(
+        "A new message from " + self.lastFrom + " arrived since you opened this ticket. " +
+        "Send your reply anyway?"
+      );
+      if (sendAnyway) {
+        form.elements.confirm_send.value = "1";
+      } else {
+        event.preventDefault(); // the draft stays in the reply box
+      }
+    });
   };
 
   TicketPage.prototype.applyState = function (state) {

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import truncatechars
@@ -27,8 +28,9 @@ from django.utils.timesince import timesince
 
 from core.admin_mixins import AgentAccessMixin
 from core.errors import DomainError
-from support import selectors, services
-from support.models import Escalation, SavedReply, Ticket, TicketPriority
+from support import presence, selectors, services
+from support.admin import bulk as queue_bulk
+from support.models import Escalation, SavedReply, Tag, Ticket, TicketPriority
 
 # ======================================================================================
 # Queue filters
@@ -120,6 +122,7 @@ class TicketAdmin(AgentAccessMixin, admin.ModelAdmin):
         "assignee",
         "age",
         "sla",
+        queue_bulk.tags_column,
     )
     list_display_links = ("reference", "subject_short")
     list_filter = (
@@ -131,6 +134,8 @@ class TicketAdmin(AgentAccessMixin, admin.ModelAdmin):
         SlaFilter,
         "channel",
         "team",
+        queue_bulk.TagFilter,
+        queue_bulk.CustomFieldFilter,
     )
     search_fields = ("reference", "subject", "requester__email", "requester__username")
     list_select_related = ("requester", "organization", "assignee")
@@ -138,12 +143,8 @@ class TicketAdmin(AgentAccessMixin, admin.ModelAdmin):
     ordering = ("-created_at",)
     list_per_page = 50
     show_full_result_count = False
-    actions = (
-        "assign_to_me_action",
-        "resolve_action",
-        "close_action",
-        "mark_urgent_action",
-    )
+    # Each through ``support.bulk.run`` (one service per ticket), with a summary page.
+    actions = queue_bulk.ACTIONS
     readonly_fields = (
         "reference",
         "subject",
@@ -213,6 +214,15 @@ class TicketAdmin(AgentAccessMixin, admin.ModelAdmin):
 
     # ---- changelist columns -----------------------------------------------------------
 
+    def get_queryset(self, request):
+        # The tags column: one query for the page's tags, not one per row.
+        tags = Prefetch("tags", queryset=Tag.objects.only("id", "name"))
+        return super().get_queryset(request).prefetch_related(tags)
+
+    def get_list_display(self, request):
+        # The custom fields column, with the active definitions read once per request.
+        return (*super().get_list_display(request), queue_bulk.fields_column_for(request))
+
     @admin.display(description="subject", ordering="subject")
     def subject_short(self, ticket):
         return truncatechars(ticket.subject, 60)
@@ -266,6 +276,7 @@ class TicketAdmin(AgentAccessMixin, admin.ModelAdmin):
         return False  # tickets are opened by customers (portal, API, chat) through services
 
     # ---- bulk actions (each ticket through its service) -------------------------------
+    # The queue's own actions are in ``support.admin.bulk``; other apps' (bugfix) use this.
 
     def _bulk(self, request, queryset, label, fn):
         done, failed = 0, []
@@ -279,44 +290,6 @@ class TicketAdmin(AgentAccessMixin, admin.ModelAdmin):
             self.message_user(request, f"{label}: {done} ticket(s).", messages.SUCCESS)
         for line in failed:
             self.message_user(request, line, messages.ERROR)
-
-    @admin.action(description="Assign to me")
-    def assign_to_me_action(self, request, queryset):
-        self._bulk(
-            request,
-            queryset,
-            "Assigned to you",
-            lambda t: services.ticket_assign(ticket=t, assignee=request.user, actor=request.user),
-        )
-
-    @admin.action(description="Resolve")
-    def resolve_action(self, request, queryset):
-        self._bulk(
-            request,
-            queryset,
-            "Resolved",
-            lambda t: services.ticket_resolve(ticket=t, actor=request.user),
-        )
-
-    @admin.action(description="Close")
-    def close_action(self, request, queryset):
-        self._bulk(
-            request,
-            queryset,
-            "Closed",
-            lambda t: services.ticket_close(ticket=t, actor=request.user),
-        )
-
-    @admin.action(description="Set priority to urgent")
-    def mark_urgent_action(self, request, queryset):
-        self._bulk(
-            request,
-            queryset,
-            "Now urgent",
-            lambda t: services.ticket_change_priority(
-                ticket=t, priority="urgent", actor=request.user
-            ),
-        )
 
     # ---- ticket page --------------------------------------------------------------------
 
@@ -471,17 +444,33 @@ def _saved_reply(ticket, request) -> str:
 
 
 def _reply(ticket, request) -> str:
-    """A reply or an internal note; "and resolve" (replies only) in the same change."""
+    """A reply or an internal note; "and resolve" (replies only) in the same change.
+
+    A reply to the customer written before a message the agent has not seen (the form's
+    ``seen_message_id``) is not sent unless ``confirm_send`` says to send it anyway; a
+    refused reply stays in the reply box (``support.presence``)."""
     internal = request.POST.get("is_internal") == "on"
     resolve = request.POST.get("and_resolve") == "on" and not internal
-    services.message_reply(
-        ticket=ticket,
-        author=request.user,
-        body=request.POST.get("body", ""),
-        is_internal=internal,
-        attachments=request.FILES.getlist("attachments"),
-        resolve=resolve,
-    )
+    body = request.POST.get("body", "")
+    try:
+        if not internal:
+            presence.reply_check(
+                ticket=ticket,
+                agent=request.user,
+                seen_message_id=request.POST.get("seen_message_id"),
+                confirmed=request.POST.get("confirm_send") == "1",
+            )
+        services.message_reply(
+            ticket=ticket,
+            author=request.user,
+            body=body,
+            is_internal=internal,
+            attachments=request.FILES.getlist("attachments"),
+            resolve=resolve,
+        )
+    except DomainError:
+        presence.draft_keep(request, ticket=ticket, body=body, internal=internal, resolve=resolve)
+        raise
     if resolve:
         return "Reply sent and ticket resolved."
     return "Internal note added." if internal else "Reply sent."

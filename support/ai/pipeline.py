@@ -147,6 +147,10 @@ def _apply(ticket_id: int, result: planner.Plan) -> str:
     ticket = services.ticket_record_ai_assessment(
         ticket=ticket, confidence=result.confidence, sentiment=triage.sentiment
     )
+    # Tags of the list the ticket mentions wait for an agent to accept them.
+    ticket = services.ticket_suggest_tags(
+        ticket=ticket, tags=services.ticket_tag_suggestions(ticket)
+    )
     if ticket.type == "general" and triage.ticket_type != "general":
         services.ticket_update(ticket=ticket, actor=None, actor_kind=AI, type=triage.ticket_type)
     if triage.ticket_type == "bug" and ticket.type == "bug":

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 
 from config.serializers import StrictInputMixin
 from core import limits
 from core.roles import is_agent
+from support import custom_fields
+from support.api.tags import TagNameField
 from support.models import (
     Attachment,
     Escalation,
@@ -27,8 +31,14 @@ from support.models import (
     TicketType,
     TrainingExample,
 )
+from support.services.tags import MAX_TAGS_PER_TICKET
 
 User = get_user_model()
+
+CUSTOM_FIELDS_HELP = (
+    "Custom field values by key; keys, kinds and choices as listed by /api/custom-fields/ "
+    "(text, number, ISO date YYYY-MM-DD, one choice, a list of choices, true/false)."
+)
 
 
 class TokenRequestSerializer(StrictInputMixin, AuthTokenSerializer):
@@ -86,6 +96,21 @@ class _StaffOnlyMixin:
         return data
 
 
+#: The references of a ticket's merge and split links, read with the ticket in one
+#: query (``queryset.annotate(**TICKET_LINKS)``): a list needs no query per row.
+TICKET_LINKS = {
+    "merged_into_reference": F("merged_into__reference"),
+    "split_from_reference": F("split_from__reference"),
+}
+
+
+def _linked_reference(ticket, name: str) -> str | None:
+    if getattr(ticket, f"{name}_id") is None:
+        return None
+    annotated = getattr(ticket, f"{name}_reference", None)
+    return annotated if annotated is not None else getattr(ticket, name).reference
+
+
 class TicketSerializer(_StaffOnlyMixin, serializers.ModelSerializer):
     requester = PersonSerializer(read_only=True)
     assignee = PersonSerializer(read_only=True, allow_null=True)
@@ -93,8 +118,18 @@ class TicketSerializer(_StaffOnlyMixin, serializers.ModelSerializer):
     team = serializers.StringRelatedField(read_only=True, allow_null=True)
     sla_breached = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
+    custom_fields = serializers.SerializerMethodField()
+    tags = serializers.SerializerMethodField(
+        help_text="Staff only (null for customers): the ticket's tag names."
+    )
+    merged_into = serializers.SerializerMethodField(
+        help_text="The reference of the ticket this duplicate was merged into, or null."
+    )
+    split_from = serializers.SerializerMethodField(
+        help_text="The reference of the ticket this one was split off from, or null."
+    )
 
-    staff_only_fields = ("ai_confidence", "sentiment", "team")
+    staff_only_fields = ("ai_confidence", "sentiment", "team", "tags")
 
     class Meta:
         model = Ticket
@@ -129,8 +164,39 @@ class TicketSerializer(_StaffOnlyMixin, serializers.ModelSerializer):
             "sla_paused_at",
             "sla_at_risk_at",
             "sla_breached_at",
+            "tags",
+            "custom_fields",
+            "merged_into",
+            "split_from",
         ]
         read_only_fields = fields
+
+    def get_merged_into(self, ticket) -> str | None:
+        return _linked_reference(ticket, "merged_into")
+
+    def get_split_from(self, ticket) -> str | None:
+        return _linked_reference(ticket, "split_from")
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField(), allow_null=True))
+    def get_tags(self, ticket):
+        if not is_agent(self.context["request"].user):
+            return None
+        return sorted(tag.name for tag in ticket.tags.all())  # prefetched by the list
+
+    @extend_schema_field(
+        serializers.DictField(
+            help_text=CUSTOM_FIELDS_HELP + " Customers see the fields shown to them only."
+        )
+    )
+    def get_custom_fields(self, ticket):
+        if is_agent(self.context["request"].user):
+            return ticket.custom_fields or {}
+        # One query for a whole list: the definitions are kept in the (shared) context.
+        definitions = self.context.get("_custom_field_definitions")
+        if definitions is None:
+            definitions = custom_fields.active_fields()
+            self.context["_custom_field_definitions"] = definitions
+        return custom_fields.visible_values(ticket.custom_fields, definitions, for_customer=True)
 
     def get_sla_breached(self, ticket) -> bool:
         return ticket.sla_breached(timezone.now())
@@ -154,6 +220,11 @@ class TicketCreateSerializer(StrictInputMixin, serializers.Serializer):
         help_text="Staff only: open the ticket on behalf of this customer.",
     )
     attachments = serializers.ListField(child=serializers.FileField(), required=False, default=list)
+    custom_fields = serializers.DictField(
+        required=False,
+        help_text=CUSTOM_FIELDS_HELP + " Customers fill in the fields marked "
+        "customer_editable; those required for the ticket's type must be given.",
+    )
 
     def validate_requester(self, requester):
         if not is_agent(self.context["request"].user):
@@ -165,6 +236,17 @@ class TicketUpdateSerializer(StrictInputMixin, serializers.Serializer):
     subject = serializers.CharField(max_length=limits.SUBJECT, required=False)
     type = serializers.ChoiceField(choices=TicketType.choices, required=False)
     priority = serializers.ChoiceField(choices=TicketPriority.choices, required=False)
+    tags = serializers.ListField(
+        child=TagNameField(),
+        max_length=MAX_TAGS_PER_TICKET,
+        required=False,
+        help_text="Staff: replace the ticket's tags by these names (stored lower case, "
+        "spaces as hyphens; new names are created unless the desk uses a curated list).",
+    )
+    custom_fields = serializers.DictField(
+        required=False,
+        help_text=CUSTOM_FIELDS_HELP + " Only the keys given change; null removes a value.",
+    )
 
 
 class AttachmentSerializer(serializers.ModelSerializer):
@@ -240,6 +322,19 @@ class MessageCreateSerializer(StrictInputMixin, serializers.Serializer):
         default=False, help_text="Staff only: a note customers never see."
     )
     attachments = serializers.ListField(child=serializers.FileField(), required=False, default=list)
+    seen_message_id = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=2**63 - 1,
+        help_text=(
+            "The newest message id the writer had read. When a public message from "
+            "someone else is newer, the reply is refused with 409 (code stale_reply) "
+            "unless confirm_send is true. Leave it out to send without the check."
+        ),
+    )
+    confirm_send = serializers.BooleanField(
+        default=False, help_text="Send even though a newer message arrived (seen_message_id)."
+    )
 
     def validate_is_internal(self, value):
         if value and not is_agent(self.context["request"].user):

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from support.api import views
+from support.api import copilot, merge, views
 
 tickets = views.TicketViewSet
 messages = views.TicketMessageViewSet
@@ -12,7 +12,11 @@ urlpatterns = [
     path("me/", views.MeView.as_view(), name="api-me"),
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
     path("sla/", include("support.api.sla")),
+    path("custom-fields/", include("support.api.custom_fields")),
+    path("tags/", include("support.api.tags")),
     path("tickets/", tickets.as_view({"get": "list", "post": "create"}), name="api-ticket-list"),
+    path("tickets/bulk/", include("support.api.bulk")),
+    path("tickets/export/", tickets.as_view({"get": "export"}), name="api-ticket-export"),
     path(
         "tickets/<str:reference>/",
         tickets.as_view({"get": "retrieve", "patch": "partial_update"}),
@@ -34,6 +38,21 @@ urlpatterns = [
             ("apply_saved_reply", "saved-reply"),
         ]
     ],
+    path(
+        "tickets/<str:reference>/copilot/",
+        copilot.TicketCopilotView.as_view(),
+        name="api-ticket-copilot",
+    ),
+    path(
+        "tickets/<str:reference>/merge/",
+        merge.TicketMergeView.as_view(),
+        name="api-ticket-merge",
+    ),
+    path(
+        "tickets/<str:reference>/split/",
+        merge.TicketSplitView.as_view(),
+        name="api-ticket-split",
+    ),
     path(
         "tickets/<str:reference>/messages/",
         messages.as_view({"get": "list", "post": "create"}),

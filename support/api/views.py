@@ -3,6 +3,8 @@ answer with an output serializer. Domain errors become 400/403/409 in one handle
 
 from __future__ import annotations
 
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -10,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
@@ -17,10 +20,11 @@ from rest_framework.views import APIView
 from config.throttling import ScopedRateThrottle
 from core.accounts import require_verified_email
 from core.permissions import IsAgent
-from support import budget, selectors, services
+from support import budget, exports, presence, selectors, services
 from support.adapters import lockout_response, second_factor_error
 from support.api import serializers as s
 from support.api.filters import TicketFilter
+from support.api.tags import CsvRenderer
 from support.models import Escalation, Message, TicketChannel, TicketEvent, TrainingExample
 
 
@@ -97,10 +101,14 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     def get_queryset(self):
-        return selectors.ticket_list(user=self.request.user)
+        queryset = selectors.ticket_list(user=self.request.user).annotate(**s.TICKET_LINKS)
+        if selectors.is_agent(self.request.user):
+            queryset = queryset.prefetch_related("tags")  # staff see the tags
+        return queryset
 
     def get_permissions(self):
         if self.action in {
+            "export",
             "partial_update",
             "close",
             "reopen",
@@ -142,6 +150,8 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             priority=data["priority"],
             channel=TicketChannel.API,
             attachments=data["attachments"],
+            custom_fields=data.get("custom_fields", {}),
+            opened_by=request.user,
         )
         # The service's ticket already holds its requester and organization: no re-read.
         return Response(self.get_serializer(ticket).data, status=status.HTTP_201_CREATED)
@@ -156,8 +166,24 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             subject=data.get("subject"),
             type=data.get("type"),
             priority=data.get("priority"),
+            custom_fields=data.get("custom_fields"),
+            tags=data.get("tags"),
         )
         return self._out(ticket)
+
+    @extend_schema(
+        summary="Export tickets as CSV (staff)",
+        description="The tickets the list's filters select, as CSV: reference, subject, "
+        "status, priority, type, channel, requester, organization, assignee, team, times, "
+        "tags (;-separated), then one column per active custom field.",
+        filters=True,
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+    )
+    @action(detail=False, methods=["get"], renderer_classes=[JSONRenderer, CsvRenderer])
+    def export(self, request):
+        queryset = self.filter_queryset(self.get_queryset())
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        return exports.tickets_csv_response(queryset, filename=f"tickets-{stamp}.csv")
 
     @extend_schema(request=s.EscalateSerializer, responses={201: s.EscalationSerializer})
     @action(detail=True, methods=["post"])
@@ -256,6 +282,13 @@ class TicketMessageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         )
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if not data["is_internal"]:  # 409 when a newer message arrived (support.presence)
+            presence.reply_check(
+                ticket=ticket,
+                agent=request.user,
+                seen_message_id=data.get("seen_message_id"),
+                confirmed=data["confirm_send"],
+            )
         message = services.message_add(
             ticket=ticket,
             author=request.user,
@@ -263,7 +296,10 @@ class TicketMessageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             is_internal=data["is_internal"],
             attachments=data["attachments"],
         )
-        message = self.get_queryset().get(pk=message.pk)
+        # A reply to a merged duplicate went on to its survivor: read it from there.
+        message = selectors.message_list(user=request.user, ticket=message.ticket).get(
+            pk=message.pk
+        )
         return Response(self.get_serializer(message).data, status=status.HTTP_201_CREATED)
 
 

@@ -9,13 +9,15 @@
 - ``accounts``: customers signing up, API tokens;
 - ``tags``: tags on tickets and the curated list;
 - ``custom_fields``: custom field definitions and their values on tickets;
-- ``merge``: merging duplicates into a ticket, splitting messages off into a new one.
+- ``merge``: merging duplicates into a ticket, splitting messages off into a new one;
+- ``copilot``: the record of each call of the agents' copilot.
 
 Each module lists its services in ``__all__``; all are re-exported here, so callers
 write ``from support import services`` and ``services.ticket_open(...)``.
 """
 
 from support.services.accounts import *  # noqa: F403
+from support.services.copilot import *  # noqa: F403
 from support.services.custom_fields import *  # noqa: F403
 from support.services.delivery import *  # noqa: F403
 from support.services.desk import *  # noqa: F403

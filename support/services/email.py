@@ -93,7 +93,12 @@ from support.models import (
 )
 from support.services._validation import full_clean
 from support.services.accounts import customer_register
-from support.services.tickets import ALLOWED_ATTACHMENT_TYPES, message_add, ticket_open
+from support.services.tickets import (
+    ALLOWED_ATTACHMENT_TYPES,
+    message_add,
+    survivor_id,
+    ticket_open,
+)
 
 __all__ = [
     "email_receive",
@@ -414,6 +419,11 @@ def _decide(inbound: InboundEmail, parsed, *, check_spam: bool):
 
     if ticket is not None:
         ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        if ticket.merged_into_id and not staff:
+            # A merged duplicate stays closed: the reply goes on to its survivor.
+            merged = ticket.reference
+            ticket = Ticket.objects.select_for_update().get(pk=survivor_id(ticket))
+            how = f"{how}, {merged} merged into {ticket.reference}"
         if ticket.status == TicketStatus.CLOSED and not staff:
             open_follow_up = (
                 ticket.follow_ups.filter(status__in=sorted(OPEN_STATUSES))

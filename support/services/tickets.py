@@ -28,6 +28,7 @@ from django.utils import timezone
 from core.errors import Conflict, DomainError, NotPermitted
 from core.outbox import schedule_after_commit
 from core.roles import is_agent
+from support import custom_fields as cf
 from support import events, sla
 from support.email.addresses import support_address_for
 from support.models import (
@@ -146,6 +147,17 @@ def _transition(
 def _human_owned(ticket: Ticket) -> bool:
     """A person has taken this ticket on: it goes back to them, not to the AI."""
     return ticket.assignee_id is not None or ticket.escalations.filter(is_resolved=False).exists()
+
+
+def survivor_id(ticket: Ticket) -> int:
+    """The id of the ticket a merged duplicate lives on in (``merged_into``, followed to
+    the end of the chain); the ticket's own id when it was never merged."""
+    seen, current, target = set(), ticket.pk, ticket.merged_into_id
+    while target and target not in seen:
+        seen.add(current)
+        current = target
+        target = Ticket.objects.filter(pk=current).values_list("merged_into_id", flat=True).first()
+    return current
 
 
 def _reference_for(now) -> str:
@@ -307,8 +319,15 @@ def ticket_open(
     priority: str = TicketPriority.NORMAL,
     channel: str = TicketChannel.WEB,
     attachments: Iterable[UploadedFile] = (),
+    custom_fields: dict | None = None,
+    opened_by=None,
 ) -> Ticket:
-    """Open a ticket for ``requester``; its description is the first message."""
+    """Open a ticket for ``requester``; its description is the first message.
+
+    ``custom_fields`` (a form or the API; None where the door asks none, e.g. email):
+    values checked against the definitions (only the customer-editable fields unless
+    ``opened_by``, staff opening it for the requester, is an agent); the customer-editable
+    fields required for ``type`` must be there."""
     subject, description = (subject or "").strip(), (description or "").strip()
     if not subject:
         raise DomainError("Say in a few words what this is about.", field="subject")
@@ -318,6 +337,18 @@ def ticket_open(
     _choice(priority, TicketPriority, "priority")
     _choice(channel, TicketChannel, "channel")
     files = validate_attachments(attachments)
+    values = {}
+    if custom_fields is not None:
+        definitions = cf.active_fields()
+        values = cf.clean_values(
+            custom_fields,
+            fields=definitions,
+            ticket_type=type,
+            for_customer=not is_agent(opened_by or requester),
+        )
+        missing = cf.missing_required(type, values, definitions, for_customer=True)
+        if missing:
+            raise cf.required_error(type, missing)
 
     now = timezone.now()
     profile = (
@@ -335,6 +366,7 @@ def ticket_open(
         channel=channel,
         requester=requester,
         organization=organization,
+        custom_fields=values,
     )
     _sla_start(ticket, now)
     ticket.save(force_insert=True)
@@ -380,6 +412,9 @@ def message_add(
     files = validate_attachments(attachments)
 
     ticket = _lock(ticket)
+    if sender_kind == SenderKind.CUSTOMER and ticket.merged_into_id:
+        # A merged duplicate stays closed: the customer's reply goes on to its survivor.
+        ticket = _lock(Ticket(pk=survivor_id(ticket)))
     if sender_kind == SenderKind.CUSTOMER:
         if ticket.status == S.CLOSED:
             raise Conflict("This ticket is closed. Please open a new ticket.", code="ticket_closed")
@@ -607,11 +642,18 @@ def ticket_edit(
     subject: str | None = None,
     type: str | None = None,
     priority: str | None = None,
+    custom_fields: dict | None = None,
+    tags: Iterable | None = None,
     actor_kind=None,
 ) -> Ticket:
     """Correct the subject, the type and the priority at once (the API's PATCH): every
     value is checked before anything changes, and the changes commit together, with the
-    events ``ticket_change_priority`` and ``ticket_update`` write (None: left as it is)."""
+    events ``ticket_change_priority`` and ``ticket_update`` write (None: left as it is).
+    ``custom_fields``: some values set or removed (``ticket_set_custom_fields``);
+    ``tags``: the ticket's new set of tags (``ticket_set_tags``)."""
+    from support.services.custom_fields import ticket_set_custom_fields
+    from support.services.tags import ticket_set_tags
+
     if priority is not None:
         _choice(priority, TicketPriority, "priority")
     if type is not None:
@@ -626,6 +668,12 @@ def ticket_edit(
         ticket = ticket_update(
             ticket=ticket, actor=actor, subject=subject, type=type, actor_kind=actor_kind
         )
+    if custom_fields is not None:
+        ticket = ticket_set_custom_fields(
+            ticket=ticket, values=custom_fields, actor=actor, actor_kind=actor_kind
+        )
+    if tags is not None:
+        ticket = ticket_set_tags(ticket=ticket, tags=tags, actor=actor, actor_kind=actor_kind)
     return ticket
 
 
@@ -798,10 +846,12 @@ def _settle(ticket: Ticket, status: str, *, stamp: str, actor, actor_kind) -> Ti
 
 @transaction.atomic
 def ticket_resolve(*, ticket: Ticket, actor, actor_kind=None) -> Ticket:
-    """Mark the ticket resolved; open escalations are settled with it."""
-    ticket = _settle(
-        _lock(ticket), S.RESOLVED, stamp="resolved_at", actor=actor, actor_kind=actor_kind
-    )
+    """Mark the ticket resolved; open escalations are settled with it. An agent
+    resolves only once the team's required custom fields are filled in."""
+    ticket = _lock(ticket)
+    if (actor_kind or events.actor_kind_of(actor)) == events.TicketEvent.ActorKind.AGENT:
+        cf.check_resolvable(ticket)
+    ticket = _settle(ticket, S.RESOLVED, stamp="resolved_at", actor=actor, actor_kind=actor_kind)
     events.resolved_event(ticket=ticket, actor=actor, actor_kind=actor_kind)
     after_commit("resolved", ticket_id=ticket.pk)
     return ticket
@@ -820,6 +870,11 @@ def _reopen(ticket: Ticket, *, actor, reason: str) -> None:
     if ticket.status not in DONE_STATUSES:
         raise Conflict(
             "Only a resolved or closed ticket can be reopened.", code="invalid_transition"
+        )
+    if ticket.merged_into_id:
+        raise Conflict(
+            "This ticket was merged into another one: continue the conversation there.",
+            code="merged",
         )
     target = S.ESCALATED if ticket.assignee_id is not None else S.NEW
     _transition(ticket, target, actor=actor)

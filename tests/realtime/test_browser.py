@@ -41,14 +41,18 @@ def test_a_message_sent_on_one_page_appears_on_the_other(
     agent_page.fill("#hd-reply-body", "Their account is on the legacy export.")
     agent_page.check("input[name=is_internal]")
     agent_page.click("form[action$='/act/reply/'] input[type=submit]")
-    agent_page.get_by_text("Their account is on the legacy export.").wait_for()
+    agent_page.locator("#conversation").get_by_text(
+        "Their account is on the legacy export."
+    ).wait_for()
 
     # The customer answers from the portal; the agent's page shows it without a reload.
     live(agent_page)
     agent_page.evaluate("window.__stillHere = true")
     customer_page.fill("textarea[name=body]", "Thanks, it still spins on the 2024 invoices.")
     customer_page.get_by_role("button", name="Send reply").click()
-    agent_page.get_by_text("Thanks, it still spins on the 2024 invoices.").wait_for(timeout=10_000)
+    agent_page.locator("#conversation").get_by_text(
+        "Thanks, it still spins on the 2024 invoices."
+    ).wait_for(timeout=10_000)
     assert agent_page.evaluate("window.__stillHere") is True
     live(customer_page)
     assert customer_page.get_by_text("Their account is on the legacy export.").count() == 0

@@ -23,7 +23,7 @@ from rest_framework.authtoken.models import Token
 from automation.models import WebhookDelivery, WebhookEndpoint
 from automation.services.rules import rule_create
 from bugfix.models import GithubLink
-from support.models import BusinessCalendar, SlaPolicy, TrainingExample
+from support.models import BusinessCalendar, CustomField, SlaPolicy, TrainingExample
 from tests.conftest import BASE_DIR, stop_process, subprocess_env
 from tests.factories import AgentFactory, CustomerFactory, ManagerFactory, SavedReplyFactory
 from tests.production.conftest import free_port
@@ -58,10 +58,28 @@ SECRET = "schemathesis-" + "Qm4Vb8Nc2Xz6Lk1Hj5Gf9Ds3Ap7Wt0Ey" * 2
 # answer here (README.md, "API contract").
 NAMES_OTHER_OBJECTS = {
     "POST /api/auth/token/": "username and password of an account",
-    "POST /api/tickets/": "requester (staff only)",
+    "POST /api/tickets/": "requester (staff only); custom_fields as /api/custom-fields/ says",
+    # Custom field values and filters must fit their field's definition (kind, choices).
+    "GET /api/tickets/": "custom_field: key:value of a defined field",
+    "GET /api/tickets/export/": "custom_field: key:value of a defined field",
+    "PATCH /api/tickets/{reference}/": "custom_fields as /api/custom-fields/ says",
+    "POST /api/custom-fields/": "key unique; choices for a choice field",
+    "PUT /api/custom-fields/{id}/": "the key stays; choices for a choice field",
+    "PATCH /api/custom-fields/{id}/": "the key stays; choices for a choice field",
+    # A tag name is unique (stored lower case, spaces as hyphens: "A b" is "a-b").
+    "POST /api/tags/": "name unique once normalized",
+    "PUT /api/tags/{id}/": "name unique once normalized",
+    "PATCH /api/tags/{id}/": "name unique once normalized",
     "POST /api/tickets/{reference}/messages/": "is_internal (staff only)",
     "POST /api/tickets/{reference}/assign/": "assignee",
     "POST /api/tickets/{reference}/saved-reply/": "saved_reply",
+    "POST /api/tickets/bulk/": "assignee, saved_reply, merge_into; each action's own parameter",
+    # The reference of another ticket; ids of the ticket's own messages.
+    "POST /api/tickets/{reference}/merge/": "into (another ticket's reference)",
+    "POST /api/tickets/{reference}/split/": "messages (ids of the ticket's messages)",
+    # text (and tone) as the action needs them; the offline provider cannot rewrite or
+    # translate (400 with the reason); a language must be detectable (support.ai.copilot).
+    "POST /api/tickets/{reference}/copilot/": "text and tone by action; an AI model",
     "POST /api/feature-requests/": "related_article",
     "POST /api/feature-requests/{id}/merge/": "into",
     "POST /api/articles/": "category",
@@ -206,6 +224,14 @@ def world(transactional_db):
     )
     calendar = BusinessCalendar.objects.create(name="Office", time_zone="Europe/Berlin")
     policy = SlaPolicy.objects.create(name="Office hours", calendar=calendar)
+    tag = support_services.ticket_tag(ticket=ticket, add=["vip"], actor=agent).tags.get()
+    custom_field = CustomField.objects.create(
+        key="order_number",
+        label="Order number",
+        kind="text",
+        customer_editable=True,
+        customer_visible=True,
+    )
     example = TrainingExample.objects.create(
         ticket=ticket,
         ticket_type=ticket.type,
@@ -224,6 +250,7 @@ def world(transactional_db):
         "references": {
             "body.into": survivor.pk,
             "body.saved_reply": reply.pk,
+            "body.merge_into": ticket.reference,
             "body.assignee": agent.pk,
             "body.requester": customer.pk,
             "body.category": category.slug,
@@ -244,6 +271,8 @@ def world(transactional_db):
             r"/api/automation/deliveries/\{id\}": {"path.id": delivery.pk},
             r"/api/sla/calendars/\{id\}": {"path.id": calendar.pk},
             r"/api/sla/policies/\{id\}": {"path.id": policy.pk},
+            r"/api/tags/\{id\}": {"path.id": tag.pk},
+            r"/api/custom-fields/\{id\}": {"path.id": custom_field.pk},
         },
     }
 
