@@ -201,6 +201,8 @@ class Facts:
         def compute():
             from support.models import TicketTag
 
+            if "tags" in getattr(self.ticket, "_prefetched_objects_cache", {}):
+                return frozenset(tag.name for tag in self.ticket.tags.all())  # a batch's
             names = TicketTag.objects.filter(ticket_id=self.ticket.pk).values_list(
                 "tag__name", flat=True
             )

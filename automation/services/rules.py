@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from automation.models import Rule
@@ -435,8 +436,9 @@ def rule_preview(rule_or_fields, limit: int = PREVIEW_LIMIT, *, now=None) -> Pre
     matched: the trigger never happened), for a time rule also whether its delay has
     elapsed now (counted in plain time: ``business_time`` and calendar days are the
     sweep's refinement), for an SLA trigger whether the ticket is open past that instant.
-    Queries: the tickets (one, with ``select_related``) and at
-    most one more for the messages or events; nothing per ticket."""
+    Queries: the tickets (one, with ``select_related``), at most one more for the
+    messages or events and one for the tags when a condition reads them; nothing per
+    ticket."""
     from automation import conditions as registry
     from support.models import Message, Ticket, TicketEvent
 
@@ -452,6 +454,8 @@ def rule_preview(rule_or_fields, limit: int = PREVIEW_LIMIT, *, now=None) -> Pre
         )[:limit]
     )
     ids = [t.pk for t in tickets]
+    if "tags" in registry.fields_used(conditions):
+        prefetch_related_objects(tickets, "tags")  # one query, not one per ticket
     messages: dict[int, Any] = {}
     events: dict[int, Any] = {}
     if trigger in MESSAGE_SENDERS:

@@ -147,6 +147,20 @@ def test_ai_decision_is_read_for_all_tickets_at_once(org_a, django_assert_max_nu
 
 
 @pytest.mark.django_db
+def test_tags_are_read_for_all_tickets_at_once(thirty, agent, django_assert_max_num_queries):
+    from support.services import ticket_tag
+
+    for ticket in thirty[:3]:
+        ticket_tag(ticket=ticket, add=["vip"], actor=agent)
+    rule = {"trigger": "ticket_created", "conditions": conditions(cond("tags", "contains", "vip"))}
+
+    with django_assert_max_num_queries(4):
+        preview = services.rule_preview(rule)
+
+    assert (preview.matched, preview.examined) == (3, 30)
+
+
+@pytest.mark.django_db
 def test_a_saved_rule_previews_like_its_fields(manager, thirty):
     rule = services.rule_create(
         actor=manager,
