@@ -948,6 +948,14 @@ class TicketEvent(models.Model):
     def description(self) -> str:
         """How the change reads to an agent: 'status changed from New to Escalated'."""
         label = self.get_kind_display()
+        linked = {
+            self.Kind.MERGED: "duplicate {} merged in",
+            self.Kind.MERGED_INTO: "merged into {}",
+            self.Kind.SPLIT: "messages split off into {}",
+            self.Kind.SPLIT_FROM: "split off from {}",
+        }
+        if self.kind in linked and self.new_value:
+            return linked[self.kind].format(self.new_value)
         if self.field and (self.old_value or self.new_value):
             return (
                 f"{self.field.replace('_', ' ')} changed from "

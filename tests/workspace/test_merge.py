@@ -558,6 +558,8 @@ def test_admin_merge_button_and_banners(client, agent, duplicate, survivor):
     assert f"{duplicate.reference} was merged into" in html
     assert f'data-merged-into="{survivor.reference}"' in html
     assert "Merge this ticket into" not in html  # a merged ticket offers neither again
+    assert 'value="Reopen"' not in html  # nor reopening: it lives on in the survivor
+    assert f"merged into {survivor.reference}" in html  # the event log says where
     survivor_page = client.get(reverse("admin:support_ticket_change", args=[survivor.pk]))
     assert "Merged in:" in survivor_page.content.decode()
     assert duplicate.reference in survivor_page.content.decode()
