@@ -84,14 +84,16 @@ def scope_client_address(scope) -> str | None:
     return client[0] if client else None
 
 
-def _cache_key(key: str, now: float) -> str:
-    return f"{KEY_PREFIX}:{key}:{int(now // WINDOW_SECONDS)}"
+def _cache_key(key: str, now: float, prefix: str = KEY_PREFIX) -> str:
+    return f"{prefix}:{key}:{int(now // WINDOW_SECONDS)}"
 
 
-def _spend(key: str, limit: int, now: float) -> int | None:
-    """Count one unit against ``key`` in this hour; seconds to wait if over ``limit``."""
+def hourly_spend(key: str, limit: int, now: float, *, prefix: str = KEY_PREFIX) -> int | None:
+    """Count one unit against ``key`` in this hour; seconds to wait if over ``limit`` (the
+    refused unit is not counted). Other hourly budgets (the copilot's) use it with their
+    own ``prefix``; the caller handles the cache being away (``CACHE_ERRORS``)."""
     window = int(now // WINDOW_SECONDS)
-    full_key = _cache_key(key, now)
+    full_key = _cache_key(key, now, prefix)
     cache.add(full_key, 0, timeout=WINDOW_SECONDS + 60)
     used = cache.incr(full_key)
     if used <= limit:
@@ -118,7 +120,7 @@ def ticket_budget_take(*, user=None, address: str | None = None) -> None:
         )
     try:
         for key, limit, who in checks:
-            wait = _spend(key, limit, now)
+            wait = hourly_spend(key, limit, now)
             if wait is not None:
                 for done in spent_keys:  # give back what this attempt took
                     cache.decr(_cache_key(done, now))

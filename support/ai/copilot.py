@@ -32,16 +32,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils.translation import get_language_info
 from rest_framework import status
 
+from config.throttling import CACHE_ERRORS, cache_down, note_cache_failure
 from core.errors import DomainError, NotPermitted
 from core.roles import is_agent
 from integrations.llm import LLMBadOutput, LLMError, LLMUnavailable, Message, cost_usd, get_provider
 from knowledge.search import Scope, search
 from support import services
 from support.ai import confidence as conf
+from support.budget import hourly_spend
 from support.models import CopilotCall, Ticket, TrainingExample
 from support.models import Message as TicketMessage
 from support.selectors import training_examples_similar
@@ -55,7 +56,7 @@ TONES = {
     "shorter": "shorter: keep every fact and step, drop the rest",
 }
 UNAVAILABLE = "The AI provider is unavailable; try again."
-WINDOW_SECONDS = 3600
+BUDGET_PREFIX = "helpdesk:copilot-budget"
 MAX_TEXT = 8000
 
 # ======================================================================================
@@ -228,21 +229,17 @@ def language_name(code: str) -> str:
 
 def _take_budget(user) -> None:
     """One call of ``user``'s hourly budget, or ``CopilotRateLimited`` (nothing spent).
-    Counters live in the cache (Redis); when it is away the budget fails open."""
+    Counters live in the cache (Redis, ``support.budget``); when it is away the budget
+    fails open."""
     limit = settings.HELPDESK_COPILOT_PER_HOUR
-    now = time.time()
-    window = int(now // WINDOW_SECONDS)
-    key = f"helpdesk:copilot-budget:{user.pk}:{window}"
-    try:
-        cache.add(key, 0, timeout=WINDOW_SECONDS + 60)
-        used = cache.incr(key)
-        if used > limit:
-            cache.decr(key)
-    except Exception:  # the cache is down: the copilot still works
-        logger.warning("copilot budget unavailable", exc_info=True)
+    if cache_down():
         return
-    if used > limit:
-        retry_after = max(1, int((window + 1) * WINDOW_SECONDS - now) + 1)
+    try:
+        retry_after = hourly_spend(f"user:{user.pk}", limit, time.time(), prefix=BUDGET_PREFIX)
+    except CACHE_ERRORS as error:  # the cache is down: the copilot still works
+        note_cache_failure("copilot_budget", error)
+        return
+    if retry_after is not None:
         raise CopilotRateLimited(
             f"You used the copilot {limit} times this hour, its limit; try again in "
             f"{(retry_after + 59) // 60} minutes.",
