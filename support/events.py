@@ -265,72 +265,30 @@ def rule_applied_event(
     )
 
 
-def merged_event(
-    *, ticket: Ticket, actor, duplicate: Ticket, message_ids: list[int], metadata: dict
+def linked_event(
+    *,
+    ticket: Ticket,
+    kind: str,
+    actor,
+    other: Ticket,
+    role: str,
+    message_ids: list[int],
+    metadata: dict | None = None,
 ) -> TicketEvent:
-    """A duplicate was merged into this ticket (the survivor): its messages moved here."""
+    """A merge or a split between ``ticket`` and ``other``: ``merged`` on the survivor
+    (``role`` "duplicate"), ``merged_into`` on the duplicate ("survivor"), ``split`` on
+    the original ("new_ticket"), ``split_from`` on the new ticket ("original"). The other
+    ticket's reference is the new value (the log reads "merged into HD-…"); the metadata
+    names it and its id under ``role``, with the messages moved."""
     return _write(
         ticket=ticket,
-        kind=Kind.MERGED,
+        kind=kind,
         actor=actor,
-        new=duplicate.reference,
+        new=other.reference,
         metadata={
-            "duplicate": duplicate.reference,
-            "duplicate_id": duplicate.pk,
-            "messages_moved": len(message_ids),
+            role: other.reference,
+            f"{role}_id": other.pk,
             "message_ids": message_ids,
-            **metadata,
-        },
-    )
-
-
-def merged_into_event(
-    *, ticket: Ticket, actor, survivor: Ticket, message_ids: list[int]
-) -> TicketEvent:
-    """This ticket (a duplicate) was merged into ``survivor`` and closed."""
-    return _write(
-        ticket=ticket,
-        kind=Kind.MERGED_INTO,
-        actor=actor,
-        new=survivor.reference,
-        metadata={
-            "survivor": survivor.reference,
-            "survivor_id": survivor.pk,
-            "messages_moved": len(message_ids),
-            "message_ids": message_ids,
-        },
-    )
-
-
-def split_event(
-    *, ticket: Ticket, actor, new_ticket: Ticket, message_ids: list[int]
-) -> TicketEvent:
-    """Messages of this ticket were split off into ``new_ticket``."""
-    return _write(
-        ticket=ticket,
-        kind=Kind.SPLIT,
-        actor=actor,
-        new=new_ticket.reference,
-        metadata={
-            "new_ticket": new_ticket.reference,
-            "new_ticket_id": new_ticket.pk,
-            "message_ids": message_ids,
-        },
-    )
-
-
-def split_from_event(
-    *, ticket: Ticket, actor, original: Ticket, message_ids: list[int]
-) -> TicketEvent:
-    """This ticket was made of messages split off ``original``."""
-    return _write(
-        ticket=ticket,
-        kind=Kind.SPLIT_FROM,
-        actor=actor,
-        new=original.reference,
-        metadata={
-            "original": original.reference,
-            "original_id": original.pk,
-            "message_ids": message_ids,
+            **(metadata or {}),
         },
     )

@@ -27,6 +27,7 @@ from support import events
 from support.models import (
     Message,
     Ticket,
+    TicketEvent,
     TicketParticipant,
     TicketStatus,
     TicketTag,
@@ -44,6 +45,7 @@ __all__ = ["survivor_id", "ticket_merge", "ticket_split"]
 
 S = TicketStatus
 SenderKind = Message.SenderKind
+Kind = TicketEvent.Kind
 
 #: The AI is writing on a ticket in these statuses: merging or splitting under it would
 #: move messages it is reading (its answer would land on the wrong ticket).
@@ -163,17 +165,27 @@ def ticket_merge(*, ticket: Ticket, into: Ticket | None, actor) -> Ticket:
         events.closed_event(ticket=duplicate, actor=actor)
     duplicate.merged_into = survivor
     duplicate.save(update_fields=["merged_into", "updated_at"])
-    events.merged_into_event(
-        ticket=duplicate, actor=actor, survivor=survivor, message_ids=message_ids
+    moved = {"messages_moved": len(message_ids)}
+    events.linked_event(
+        ticket=duplicate,
+        kind=Kind.MERGED_INTO,
+        actor=actor,
+        other=survivor,
+        role="survivor",
+        message_ids=message_ids,
+        metadata=moved,
     )
 
     # The survivor keeps its status and SLA clocks; its event, then the one notice.
-    events.merged_event(
+    events.linked_event(
         ticket=survivor,
+        kind=Kind.MERGED,
         actor=actor,
-        duplicate=duplicate,
+        other=duplicate,
+        role="duplicate",
         message_ids=message_ids,
         metadata={
+            **moved,
             "participants_moved": len(moved_participants),
             "requester_added": added_requester,
             "tags_added": len(new_links),
@@ -253,10 +265,24 @@ def ticket_split(*, ticket: Ticket, message_ids: Iterable[int], actor, subject: 
     moved = [m.pk for m in chosen]
     Message.objects.filter(pk__in=moved).update(ticket=new, moved_from=original)
 
-    events.split_event(ticket=original, actor=actor, new_ticket=new, message_ids=moved)
+    events.linked_event(
+        ticket=original,
+        kind=Kind.SPLIT,
+        actor=actor,
+        other=new,
+        role="new_ticket",
+        message_ids=moved,
+    )
     original.save(update_fields=["updated_at"])
     events.ticket_created_event(ticket=new, actor=actor)
-    events.split_from_event(ticket=new, actor=actor, original=original, message_ids=moved)
+    events.linked_event(
+        ticket=new,
+        kind=Kind.SPLIT_FROM,
+        actor=actor,
+        other=original,
+        role="original",
+        message_ids=moved,
+    )
     events.assigned_event(ticket=new, actor=actor, old_assignee=None, new_assignee=actor)
 
     after_commit("ticket_changed", ticket_id=original.pk)
