@@ -287,96 +287,50 @@ def _quick(modeladmin, request, queryset, action: str, params: dict):
 # ======================================================================================
 
 
-@admin.action(description="Assign…")
-def assign_action(modeladmin, request, queryset):
-    return _with_form(
-        modeladmin,
-        request,
-        queryset,
-        action="assign",
-        admin_action="assign_action",
-        form_class=AssignForm,
-    )
+def _form_action(name: str, action: str, form_class, description: str):
+    """A queue action that asks for its parameters on a form page first (``name`` is
+    the admin action's name: the form page posts it back)."""
+
+    def run(modeladmin, request, queryset):
+        return _with_form(
+            modeladmin,
+            request,
+            queryset,
+            action=action,
+            admin_action=name,
+            form_class=form_class,
+        )
+
+    run.__name__ = run.__qualname__ = name
+    return admin.action(description=description)(run)
 
 
-@admin.action(description="Change the status…")
-def status_action(modeladmin, request, queryset):
-    return _with_form(
-        modeladmin,
-        request,
-        queryset,
-        action="status",
-        admin_action="status_action",
-        form_class=StatusForm,
-    )
+def _quick_action(name: str, action: str, params: dict, description: str):
+    """A queue action with fixed parameters: straight to the summary."""
+
+    def run(modeladmin, request, queryset):
+        return _quick(modeladmin, request, queryset, action, params)
+
+    run.__name__ = run.__qualname__ = name
+    return admin.action(description=description)(run)
 
 
-@admin.action(description="Change the priority…")
-def priority_action(modeladmin, request, queryset):
-    return _with_form(
-        modeladmin,
-        request,
-        queryset,
-        action="priority",
-        admin_action="priority_action",
-        form_class=PriorityForm,
-    )
-
-
-@admin.action(description="Add or remove tags…")
-def tags_action(modeladmin, request, queryset):
-    return _with_form(
-        modeladmin,
-        request,
-        queryset,
-        action="tags",
-        admin_action="tags_action",
-        form_class=TagsForm,
-    )
-
-
-@admin.action(description="Merge into one ticket…")
-def merge_action(modeladmin, request, queryset):
-    return _with_form(
-        modeladmin,
-        request,
-        queryset,
-        action="merge",
-        admin_action="merge_action",
-        form_class=MergeForm,
-    )
-
-
-@admin.action(description="Send a saved reply…")
-def saved_reply_action(modeladmin, request, queryset):
-    return _with_form(
-        modeladmin,
-        request,
-        queryset,
-        action="saved_reply",
-        admin_action="saved_reply_action",
-        form_class=SavedReplyForm,
-    )
-
-
-@admin.action(description="Assign to me")
-def assign_to_me_action(modeladmin, request, queryset):
-    return _quick(modeladmin, request, queryset, "assign", {"assignee": "me"})
-
-
-@admin.action(description="Resolve")
-def resolve_action(modeladmin, request, queryset):
-    return _quick(modeladmin, request, queryset, "status", {"status": "resolved"})
-
-
-@admin.action(description="Close")
-def close_action(modeladmin, request, queryset):
-    return _quick(modeladmin, request, queryset, "status", {"status": "closed"})
-
-
-@admin.action(description="Set priority to urgent")
-def mark_urgent_action(modeladmin, request, queryset):
-    return _quick(modeladmin, request, queryset, "priority", {"priority": "urgent"})
+assign_action = _form_action("assign_action", "assign", AssignForm, "Assign…")
+status_action = _form_action("status_action", "status", StatusForm, "Change the status…")
+priority_action = _form_action("priority_action", "priority", PriorityForm, "Change the priority…")
+tags_action = _form_action("tags_action", "tags", TagsForm, "Add or remove tags…")
+merge_action = _form_action("merge_action", "merge", MergeForm, "Merge into one ticket…")
+saved_reply_action = _form_action(
+    "saved_reply_action", "saved_reply", SavedReplyForm, "Send a saved reply…"
+)
+assign_to_me_action = _quick_action(
+    "assign_to_me_action", "assign", {"assignee": "me"}, "Assign to me"
+)
+resolve_action = _quick_action("resolve_action", "status", {"status": "resolved"}, "Resolve")
+close_action = _quick_action("close_action", "status", {"status": "closed"}, "Close")
+mark_urgent_action = _quick_action(
+    "mark_urgent_action", "priority", {"priority": "urgent"}, "Set priority to urgent"
+)
 
 
 @admin.action(description="Export to CSV")
