@@ -602,6 +602,8 @@ HELPDESK_LLM_PRICES = {
 HELPDESK_LLM_MAX_RETRIES = env.int("HELPDESK_LLM_MAX_RETRIES", default=3)
 # The agents' copilot on the ticket page (support.ai.copilot): calls per agent per hour.
 HELPDESK_COPILOT_PER_HOUR = env.int("HELPDESK_COPILOT_PER_HOUR", default=120)
+# Why the AI decided what it did (support.models.AnalysisTrace): kept this many days.
+HELPDESK_AI_TRACE_RETENTION_DAYS = env.int("HELPDESK_AI_TRACE_RETENTION_DAYS", default=30)
 
 # Analytics: rollups cover local days of this time zone (the dashboards' days).
 ANALYTICS_TIME_ZONE = env("ANALYTICS_TIME_ZONE", default=TIME_ZONE)

@@ -1374,3 +1374,36 @@ class CopilotCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.ticket_id} ({self.ai_model})"
+
+
+class AnalysisTrace(models.Model):
+    """Why the AI did what it did on a ticket: one row per analysis, its steps in order.
+
+    ``steps`` is a list of ``{"step": name, ...}`` dicts written by the pipeline from the
+    plan (``support.ai.trace``): triage (neighbours with their similarities, the policy
+    rule that fired), retrieval (candidates with full-text and vector ranks and fused
+    scores), the passages sent, the model's structured output, the confidence components
+    and the routing decision with its reason. Shown to staff on the admin ticket page and
+    in the API; rows older than ``HELPDESK_AI_TRACE_RETENTION_DAYS`` are deleted nightly.
+    """
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="ai_traces")
+    provider = models.CharField(max_length=20, blank=True)
+    ai_model = models.CharField(max_length=100, blank=True)
+    decision = models.CharField(max_length=20, blank=True)
+    outcome = models.CharField(max_length=20, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    steps = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["ticket", "-created_at"], name="ai_trace_ticket_idx"),
+            models.Index(fields=["created_at"], name="ai_trace_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"AI trace of {self.ticket_id}: {self.decision or self.outcome}"
