@@ -5,6 +5,7 @@ watermark and last error, and may "Poll now" or "Test connection"."""
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 
 from core.admin_mixins import AgentAccessMixin
@@ -96,8 +97,18 @@ class MailboxAdmin(AgentAccessMixin, admin.ModelAdmin):
 
     @admin.action(description="Poll now")
     def poll_now_action(self, request, queryset):
-        """Read up to one batch of new mail of each chosen mailbox, here and now."""
+        """Read up to one batch of new mail of each chosen mailbox, here and now; behind
+        PgBouncer (``DATABASE_PGBOUNCER``) a worker polls it instead, since the poll's
+        session lock cannot be held through transaction pooling."""
         for mailbox in queryset:
+            if settings.DATABASE_PGBOUNCER:
+                services.mailbox_queue_poll(mailbox=mailbox, actor=request.user)
+                self.message_user(
+                    request,
+                    f"{mailbox.name}: a worker polls it now; new mail appears in a moment.",
+                    messages.SUCCESS,
+                )
+                continue
             read = mailbox_poll(mailbox.pk, limit=BATCH)
             mailbox.refresh_from_db()
             if mailbox.last_error:

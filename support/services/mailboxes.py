@@ -11,7 +11,7 @@ from core.roles import is_manager
 from support.models import Mailbox
 from support.services._validation import full_clean
 
-__all__ = ["mailbox_record_poll", "mailbox_save"]
+__all__ = ["mailbox_queue_poll", "mailbox_record_poll", "mailbox_save"]
 
 #: Errors are kept readable and short on the row.
 MAX_ERROR_CHARS = 2000
@@ -46,6 +46,17 @@ def mailbox_save(*, mailbox: Mailbox, actor) -> Mailbox:
             mailbox.uidvalidity, mailbox.last_uid = None, 0
     mailbox.save()
     return mailbox
+
+
+@transaction.atomic
+def mailbox_queue_poll(*, mailbox: Mailbox, actor) -> None:
+    """Ask a worker to poll the mailbox now (managers): the poll holds a session lock,
+    which a web request behind PgBouncer's transaction pooling cannot keep."""
+    from core.outbox import schedule_after_commit
+
+    if not is_manager(actor):
+        raise NotPermitted("Only managers can poll mailboxes.")
+    schedule_after_commit("support.tasks.poll_mailbox", mailbox.pk)
 
 
 @transaction.atomic

@@ -654,3 +654,22 @@ def test_admin_tests_the_connection_polls_now_and_never_shows_the_password(
         follow=True,
     )
     assert "login as" in answer.content.decode()
+
+
+def test_behind_pgbouncer_poll_now_queues_a_worker_poll_instead_of_reading_in_the_request(
+    client, manager, account, mailbox, settings
+):
+    from core.models import OutboxItem
+
+    settings.DATABASE_PGBOUNCER = True
+    client.force_login(manager)
+    account.deliver(mail())
+    answer = client.post(
+        reverse("admin:support_mailbox_changelist"),
+        {"action": "poll_now_action", ACTION_CHECKBOX_NAME: [mailbox.pk]},
+        follow=True,
+    )
+    assert "a worker polls it now" in answer.content.decode()
+    assert Ticket.objects.count() == 0
+    queued = OutboxItem.objects.get(task="support.tasks.poll_mailbox")
+    assert queued.args == [mailbox.pk]
