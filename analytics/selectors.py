@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.db import connection
+from django.db import connections
 from django.db.models import (
     Case,
     Count,
@@ -36,6 +36,7 @@ from analytics.models import (
     SearchGap,
     TagDaily,
 )
+from config.db_router import read_alias
 
 MAX_RANGE_DAYS = 366
 
@@ -182,7 +183,8 @@ _CALIBRATION_SQL = """
 def calibration(start: dt.date, end: dt.date) -> list[dict]:
     """Per model and confidence bucket (0 = 0.0–0.1 … 9 = 0.9–1.0) over the range: how
     many analyses, how many were successful resolutions, and that share."""
-    with connection.cursor() as cursor:
+    # Raw SQL is not routed: ask which database this read goes to (config.db_router).
+    with connections[read_alias()].cursor() as cursor:
         cursor.execute(_CALIBRATION_SQL, [start, end])
         return [
             {

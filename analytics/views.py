@@ -19,6 +19,7 @@ from django.shortcuts import render
 
 from analytics import selectors, services
 from analytics.dashboards import Chart, Column, duration, money, percent
+from config.db_router import replica_reads
 from core.roles import is_manager
 
 PRESETS = (7, 30, 90, 365)
@@ -53,6 +54,9 @@ class RangeForm(forms.Form):
         return data
 
 
+# Every dashboard reads the rollups from the read replica when there is one (after the
+# sign-in and role checks, which stay on default): config.db_router.
+@replica_reads()
 def _page(request, template: str, build, **context):
     form = RangeForm(request.GET)
     if form.is_valid():

@@ -4,6 +4,7 @@ WebSocket routes come from each app's ``routing.websocket_urlpatterns``. A conne
 come from an allowed origin (or, without one, carry an API token) and is authenticated
 from the Django session or an ``Authorization: Token …`` header (``config.websocket``).
 A request announcing a body larger than any we accept is refused (413) before it is read.
+With Sentry on (``SENTRY_DSN``), the WebSocket side reports its exceptions too.
 """
 
 import json
@@ -20,6 +21,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
+from config.sentry import wrap_websocket  # noqa: E402
 from config.websocket import TokenAuthMiddleware, WebsocketOriginValidator  # noqa: E402
 
 
@@ -60,8 +62,10 @@ class RefuseOversizedBodies:
 application = ProtocolTypeRouter(
     {
         "http": RefuseOversizedBodies(django_asgi_app),
-        "websocket": WebsocketOriginValidator(
-            AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+        "websocket": wrap_websocket(
+            WebsocketOriginValidator(
+                AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+            )
         ),
     }
 )

@@ -41,9 +41,11 @@ def ping(value: str = "pong") -> dict:
 
 
 def _connect_signals() -> None:
+    from config import metrics
     from config.observability import connect_celery_signals
 
     connect_celery_signals()
+    metrics.connect_celery_signals()  # tasks by name and outcome, their run time
 
 
 _connect_signals()

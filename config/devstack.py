@@ -14,6 +14,10 @@
    Ctrl-C or SIGTERM stops all of them (SIGTERM, SIGKILL after 10 s) and the embedded
    servers this run started; servers that were already running are left running.
 5. Prints the URLs and demo logins once ``/health/ready/`` answers 200.
+
+The web workers and Celery's children write their metrics into one folder
+(``PROMETHEUS_MULTIPROC_DIR``, default ``.data/prometheus``, emptied at each start), so that
+``/metrics`` adds them up.
 """
 
 from __future__ import annotations
@@ -78,6 +82,17 @@ def demo_data_args(env: dict[str, str]) -> list[str] | None:
     return ["--force"] if demo else None
 
 
+def prepare_metrics_dir(env: dict[str, str]) -> str:
+    """The folder where the web workers and Celery's children write their metrics
+    (``PROMETHEUS_MULTIPROC_DIR``, default ``.data/prometheus``), emptied of an earlier
+    run's files: ``/metrics`` adds up every process (``config.metrics``)."""
+    folder = Path(env.get("PROMETHEUS_MULTIPROC_DIR") or BASE_DIR / ".data" / "prometheus")
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return str(folder)
+
+
 def _interrupt(signum, _frame):
     raise KeyboardInterrupt  # SIGTERM before the supervisor runs: clean up as on Ctrl-C
 
@@ -106,6 +121,7 @@ def banner(base_url: str, ready: dict | None) -> str:
         f"  Agent workspace   {base_url}/admin/",
         f"  REST API          {base_url}/api/   (docs {base_url}/api/docs/)",
         f"  Health            {base_url}/health/ready/",
+        f"  Metrics           {base_url}/metrics   (Prometheus; loopback or METRICS_TOKEN)",
         "",
         "  Demo logins (username / password):",
         *(
@@ -138,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_dotenv()
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    env["PROMETHEUS_MULTIPROC_DIR"] = prepare_metrics_dir(env)
     services_dir = embedded.default_services_dir()
     started_here: list[str] = []
     if not env.get("DATABASE_URL"):

@@ -13,13 +13,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from config.redis_sentinel import redis_client
 
 TIMEOUT_SECONDS = 2.0
 
@@ -41,7 +42,7 @@ def check_pgvector() -> dict:
 
 
 def check_redis() -> dict:
-    client = redis.Redis.from_url(
+    client = redis_client(
         settings.REDIS_URL, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
     )
     try:

@@ -11,8 +11,11 @@ on secure cookies, HSTS and the HTTPS redirect unless told otherwise.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import ipaddress
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -21,7 +24,8 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from config import embedded
+from config import embedded, queues
+from config.redis_sentinel import celery_url, channels_host, parse_sentinels
 
 # ======================================================================================
 # Environment
@@ -123,6 +127,8 @@ MIDDLEWARE = [
     "config.security_headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.observability.RequestIdMiddleware",
+    # Prometheus: requests by URL pattern, method and status, latency, SQL queries.
+    "config.metrics.MetricsMiddleware",
     # 400 for a NUL or non-UTF-8 bytes in the path or query string, 413 for a huge body.
     "config.middleware.InputMiddleware",
     # A 503 (JSON on the API, a plain page elsewhere) while PostgreSQL is unreachable.
@@ -163,7 +169,16 @@ TEMPLATES = [
 # trial that asks for them; a production process names its servers or does not start
 # (a typo in a URL variable must not quietly put the data in a folder of the image).
 HELPDESK_EMBEDDED_SERVICES = env.bool("HELPDESK_EMBEDDED_SERVICES", default=not PRODUCTION)
-_unset_urls = [name for name in ("DATABASE_URL", "REDIS_URL") if not env(name, default="")]
+# Redis through Sentinel (config.redis_sentinel): host:port of each Sentinel, the name of
+# the master they monitor and its password. When set, they replace REDIS_URL.
+REDIS_SENTINELS = parse_sentinels(env.list("REDIS_SENTINELS", default=[]))
+REDIS_SENTINEL_MASTER = env("REDIS_SENTINEL_MASTER", default="mymaster")
+REDIS_SENTINEL_PASSWORD = env("REDIS_SENTINEL_PASSWORD", default="")
+_unset_urls = [
+    name
+    for name in ("DATABASE_URL", "REDIS_URL")
+    if not env(name, default="") and not (name == "REDIS_URL" and REDIS_SENTINELS)
+]
 if _unset_urls and not HELPDESK_EMBEDDED_SERVICES:
     raise ImproperlyConfigured(
         f"{' and '.join(_unset_urls)} must be set "
@@ -192,7 +207,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["ENGINE"] = "config.postgres"
 # Under ASGI, persistent per-thread connections leak; a pool (psycopg_pool) reuses them
 # safely. Tests use plain connections: several test helpers open their own per thread.
-DATABASE_POOL = env.bool("DATABASE_POOL", default=not TESTING)
+# Celery workers too: Celery's Django fix-up closes a prefork child's whole pool before
+# and after every task, under the feet of the live publisher's thread (support.realtime).
+_command = Path(sys.argv[0]) if sys.argv else Path()
+RUNNING_CELERY_WORKER = "celery" in (_command.name, _command.parent.name) and "worker" in sys.argv
+DATABASE_POOL = env.bool("DATABASE_POOL", default=not (TESTING or RUNNING_CELERY_WORKER))
 if DATABASE_POOL:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN", default=2),
@@ -209,8 +228,39 @@ else:
 # (psycopg_pool.ConnectionPool.check_connection); it always passes `check` itself, so the
 # callback cannot go in OPTIONS["pool"].
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Behind PgBouncer in transaction pooling (docs/deploy.md) a server connection serves one
+# transaction, then another client's: nothing may outlive a transaction on it. Django's
+# server-side cursors (QuerySet.iterator()) and psycopg's prepared statements (made after
+# a query ran 5 times on a connection) both would.
+DATABASE_PGBOUNCER = env.bool("DATABASE_PGBOUNCER", default=False)
+if DATABASE_PGBOUNCER:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
 
-REDIS_URL = env("REDIS_URL", default="") or embedded.ensure_redis().url
+# A streaming read replica: dashboards, the analytics API and knowledge search read from it
+# (config.db_router); writes and every other read stay on default. Same engine, pool and
+# options as default; only where to connect comes from the URL.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    _replica_url = env.db("DATABASE_REPLICA_URL")
+    _replica = copy.deepcopy(DATABASES["default"])
+    _replica.update(
+        {key: _replica_url[key] for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT")}
+    )
+    _replica["OPTIONS"] = {
+        **{k: v for k, v in _replica.get("OPTIONS", {}).items() if k not in ("host", "port")},
+        **_replica_url.get("OPTIONS", {}),
+    }
+    _replica["TEST"] = {"MIRROR": "default"}  # a test run has one database
+    DATABASES["replica"] = _replica
+    DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
+
+REDIS_URL = (
+    # Not a URL to connect to: config.redis_sentinel.redis_client reads the database number.
+    f"redis-sentinel://{REDIS_SENTINEL_MASTER}/0"
+    if REDIS_SENTINELS
+    else env("REDIS_URL", default="") or embedded.ensure_redis().url
+)
 
 
 def redis_db_url(url: str, db: int) -> str:
@@ -219,8 +269,12 @@ def redis_db_url(url: str, db: int) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
 
 
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=redis_db_url(REDIS_URL, 0))
-CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=redis_db_url(REDIS_URL, 1))
+if REDIS_SENTINELS:
+    CELERY_BROKER_URL = celery_url(REDIS_SENTINELS, 0, REDIS_SENTINEL_PASSWORD)
+    CELERY_RESULT_BACKEND = celery_url(REDIS_SENTINELS, 1, REDIS_SENTINEL_PASSWORD)
+else:
+    CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=redis_db_url(REDIS_URL, 0))
+    CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=redis_db_url(REDIS_URL, 1))
 CACHE_URL = redis_db_url(REDIS_URL, 2)
 CHANNELS_REDIS_URL = redis_db_url(REDIS_URL, 3)
 
@@ -236,6 +290,13 @@ CACHES = {
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     }
 }
+if REDIS_SENTINELS:
+    CACHES["default"]["OPTIONS"].update(
+        pool_class="config.redis_sentinel.SentinelConnectionPool",
+        sentinels=REDIS_SENTINELS,
+        master_name=REDIS_SENTINEL_MASTER,
+        **({"password": REDIS_SENTINEL_PASSWORD} if REDIS_SENTINEL_PASSWORD else {}),
+    )
 
 # ======================================================================================
 # Auth
@@ -492,6 +553,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 2.0,
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
+if REDIS_SENTINELS:
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"master_name": REDIS_SENTINEL_MASTER}
+# Queues (config.queues): "single" sends every task to the queue "celery"; "split" sends
+# AI work to "ai" and email to "email", for workers per queue (the compose scale profile).
+HELPDESK_CELERY_QUEUES = env("HELPDESK_CELERY_QUEUES", default="single")
+if HELPDESK_CELERY_QUEUES not in {"single", "split"}:
+    raise ImproperlyConfigured(
+        f"HELPDESK_CELERY_QUEUES={HELPDESK_CELERY_QUEUES!r}: use single or split."
+    )
+if HELPDESK_CELERY_QUEUES == "split":
+    CELERY_TASK_QUEUES = queues.task_queues()
+    CELERY_TASK_ROUTES = queues.task_routes()
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # The transactional outbox (core.outbox): the relay runs this often; an item handed to the
 # broker but not started after OUTBOX_RESEND_AFTER seconds is sent again; a worker holds
@@ -515,6 +589,11 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": OUTBOX_RELAY_SECONDS * 2},  # a busy worker skips stale runs
     },
     "outbox-prune": {"task": "core.tasks.outbox_prune", "schedule": crontab(minute=40, hour=3)},
+    # The AI's decision traces older than HELPDESK_AI_TRACE_RETENTION_DAYS.
+    "prune-ai-traces": {
+        "task": "support.tasks.prune_ai_traces",
+        "schedule": crontab(minute=50, hour=3),
+    },
     # The agents' live feed hears of tickets that time alone made "SLA at risk".
     "announce-sla-risk": {"task": "support.tasks.announce_sla_risk", "schedule": 60.0},
     # New mail of the IMAP mailboxes (one task per mailbox; a stale run is skipped).
@@ -554,10 +633,24 @@ CHANNEL_LAYERS = {
         },
     }
 }
+if REDIS_SENTINELS:
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
+        channels_host(
+            REDIS_SENTINELS,
+            REDIS_SENTINEL_MASTER,
+            db=3,
+            password=REDIS_SENTINEL_PASSWORD,
+            socket_timeout=None,
+            socket_keepalive=True,
+        )
+    ]
 # Live updates (support.consumers): what one WebSocket connection may send. A bigger
 # frame or a faster sender gets an error frame; a sender that keeps going is closed.
 HELPDESK_WS_MAX_MESSAGE_BYTES = env.int("HELPDESK_WS_MAX_MESSAGE_BYTES", default=16 * 1024)
 HELPDESK_WS_MESSAGES_PER_MINUTE = env.int("HELPDESK_WS_MESSAGES_PER_MINUTE", default=60)
+# The agents' live feed: its counts (a GROUP BY over every open ticket) are computed at
+# most once per this many seconds per process after changes (support.realtime.Publisher).
+HELPDESK_FEED_COUNTS_INTERVAL = env.float("HELPDESK_FEED_COUNTS_INTERVAL", default=1.0)
 HELPDESK_WS_BURST = env.int("HELPDESK_WS_BURST", default=20)
 # The agents' live feed counts an open ticket as "SLA at risk" this close to its due time,
 # in business hours of its SLA policy's calendar (``Ticket.sla_at_risk_at``).
@@ -648,11 +741,20 @@ if HELPDESK_EMBEDDINGS_PROVIDER not in {"local", "openai"}:
         f"HELPDESK_EMBEDDINGS_PROVIDER={HELPDESK_EMBEDDINGS_PROVIDER!r}: use local or openai."
     )
 HELPDESK_EMBEDDING_DIMENSIONS = 384
+# Threads the local model (torch) uses per process. One: a prefork worker runs one
+# process per core, and more threads than cores make every encode wait on the others.
+HELPDESK_EMBEDDINGS_THREADS = env.int("HELPDESK_EMBEDDINGS_THREADS", default=1)
 
 # Routing thresholds of the AI agent (see ARCHITECTURE.md, "The AI support agent").
 HELPDESK_AI_ESCALATE_BELOW = env.float("HELPDESK_AI_ESCALATE_BELOW", default=0.7)
 HELPDESK_AI_AUTO_RESOLVE_AT = env.float("HELPDESK_AI_AUTO_RESOLVE_AT", default=0.85)
 HELPDESK_AI_MAX_CUSTOMER_MESSAGES = env.int("HELPDESK_AI_MAX_CUSTOMER_MESSAGES", default=5)
+# A worker that takes one analysis takes others that are due with it, this many in all
+# (support.tasks.analyze_ticket), and embeds their questions in one call. 1: one at a time,
+# the default with a remote LLM, whose seconds-long calls a batch would only queue up.
+HELPDESK_AI_BATCH_SIZE = env.int(
+    "HELPDESK_AI_BATCH_SIZE", default=16 if HELPDESK_LLM_PROVIDER == "local" else 1
+)
 if not 0 <= HELPDESK_AI_ESCALATE_BELOW <= HELPDESK_AI_AUTO_RESOLVE_AT <= 1:
     raise ImproperlyConfigured(
         "Need 0 <= HELPDESK_AI_ESCALATE_BELOW <= HELPDESK_AI_AUTO_RESOLVE_AT <= 1."
@@ -734,7 +836,8 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
-SECURE_REDIRECT_EXEMPT = [r"^health/"]
+# Probes and Prometheus scrape the processes directly over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
@@ -803,3 +906,38 @@ HELPDESK_TICKETS_PER_HOUR_PER_ADDRESS = env.int(
 # X-Real-IP; the last address in it counts). Empty: REMOTE_ADDR. Never set it without a proxy
 # that overwrites the header, or clients choose their own address.
 HELPDESK_CLIENT_ADDRESS_HEADER = env("HELPDESK_CLIENT_ADDRESS_HEADER", default="")
+
+# ======================================================================================
+# Metrics and error reporting
+# ======================================================================================
+
+# /metrics (config.metrics_view): a Bearer token, and/or the networks (CIDRs) allowed
+# without one; default loopback only. PROMETHEUS_MULTIPROC_DIR (read by prometheus-client
+# itself) adds up several processes.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+# A Celery worker that shares no PROMETHEUS_MULTIPROC_DIR with the web processes (another
+# container) serves its task metrics itself on this port (0: off), on this address only.
+HELPDESK_WORKER_METRICS_PORT = env.int("HELPDESK_WORKER_METRICS_PORT", default=0)
+HELPDESK_WORKER_METRICS_ADDR = env("HELPDESK_WORKER_METRICS_ADDR", default="127.0.0.1")
+try:
+    [ipaddress.ip_network(_network, strict=False) for _network in METRICS_ALLOWED_NETWORKS]
+except ValueError as _error:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_error}") from None
+
+# Sentry (config.sentry), only when SENTRY_DSN is set; no personal data is sent.
+SENTRY_DSN = env("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env(
+    "SENTRY_ENVIRONMENT", default="production" if PRODUCTION else "development"
+)
+SENTRY_RELEASE = env("SENTRY_RELEASE", default="")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+if SENTRY_DSN:
+    from config.sentry import init_sentry
+
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        release=SENTRY_RELEASE or None,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+    )

@@ -1,11 +1,11 @@
-"""Root URLs: portal pages, health, accounts, admin and the REST API with its schema."""
+"""Root URLs: portal pages, health, metrics, accounts, admin and the REST API with its schema."""
 
 from allauth.account import views as allauth_views
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from config import health
+from config import health, metrics_view
 from support import views as support_views
 
 admin.site.site_header = "Helpdesk agent workspace"
@@ -42,6 +42,8 @@ urlpatterns = [
     path("email/anymail/", include("anymail.urls")),  # provider inbound + tracking webhooks
     path("health/", health.liveness, name="health"),
     path("health/ready/", health.readiness, name="health-ready"),
+    # Prometheus (token or allowed networks only; config.metrics_view).
+    path("metrics", metrics_view.metrics_endpoint, name="metrics"),
     # django-allauth: sign-in, sign-up, verification, reset, email change, two-factor.
     path("accounts/", include("allauth.urls")),
     # The names used before allauth ({% url 'login' %}, LOGIN_URL), same addresses.

@@ -16,7 +16,8 @@ change or not at all, and hands it to Celery:
    before running (a done or running item is skipped, so a re-sent message never runs the
    work twice), extends the claim's lease while it runs (a heartbeat thread), and records
    ``done``, ``failed`` with the error, or the retry Celery scheduled
-   (:mod:`core.tasks_base`).
+   (:mod:`core.tasks_base`). A task that works in batches claims more due items of its
+   own kind with :func:`claim_due` (SKIP LOCKED: never an item another worker holds).
 
 Tasks must still be idempotent: a worker killed after the work but before recording
 ``done`` runs it again on the next delivery.
@@ -322,6 +323,37 @@ def claim_item(item_id: int) -> Claim | None:
         item.worker, item.attempts = _worker_name(), item.attempts + 1
         item.save(update_fields=["status", "started_at", "lease_until", "worker", "attempts"])
         return Claim(item_id=item.pk, attempt=item.attempts, resumed=resumed)
+
+
+def claim_due(task: str, *, limit: int, now=None) -> list[tuple[Claim, OutboxItem]]:
+    """Claim up to ``limit`` more items of ``task`` that are due and that no worker has
+    started (pending, or handed to the broker): a worker that works in batches takes them
+    along with the item it was sent. Each is claimed as :func:`claim_item` would (running,
+    with a lease the caller must keep alive and an outcome it must record); their own
+    messages, when they arrive, find them running or done and are skipped. Rows are locked
+    with SKIP LOCKED, so two workers never claim the same item; an item whose worker dies
+    is re-sent by the relay when its lease runs out, as ever. Oldest first."""
+    if limit <= 0:
+        return []
+    now = now or timezone.now()
+    with transaction.atomic():
+        items = list(
+            OutboxItem.objects.select_for_update(skip_locked=True)
+            .filter(task=task, available_at__lte=now)
+            .filter(Q(status=S.PENDING) | Q(status=S.SENT, sent_at__lte=now))
+            .order_by("available_at", "id")[:limit]
+        )
+        claimed = []
+        for item in items:
+            # A lease still here: the item's previous worker died mid-run (as claim_item).
+            resumed = item.lease_until is not None
+            item.status, item.started_at, item.lease_until = S.RUNNING, now, now + _lease()
+            item.worker, item.attempts = _worker_name(), item.attempts + 1
+            claimed.append((Claim(item_id=item.pk, attempt=item.attempts, resumed=resumed), item))
+        OutboxItem.objects.bulk_update(
+            items, ["status", "started_at", "lease_until", "worker", "attempts"]
+        )
+    return claimed
 
 
 def record_outcome(item_id: int, **fields) -> None:

@@ -75,6 +75,16 @@ class OutboxTask(Task):
             current_claim_var.reset(token)
 
 
+def hold_lease(item_id: int) -> None:
+    """Keep extending the lease of an item this process claimed with
+    ``core.outbox.claim_due`` until :func:`release_lease` (after recording its outcome)."""
+    _Heartbeat.hold(item_id)
+
+
+def release_lease(item_id: int) -> None:
+    _Heartbeat.release(item_id)
+
+
 class _Heartbeat:
     """Extends the leases of the items this process is running, from a daemon thread, so
     a long task keeps its claim and a killed one loses it within one lease."""

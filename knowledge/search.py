@@ -21,11 +21,14 @@ from __future__ import annotations
 import html
 import logging
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import connections, transaction
 
+from config import metrics
+from config.db_router import read_alias, replica_reads
 from core.roles import is_agent
 from knowledge.models import SEARCH_CONFIG, Article, ArticleChunk, Category
 from knowledge.text import plain_text
@@ -53,7 +56,11 @@ class SearchResult:
     article: Article
     score: float
     similarity: float | None = None  # cosine similarity of the best chunk, 0..1
-    keyword_rank: float | None = None
+    keyword_rank: float | None = None  # ts_rank_cd of the full-text match (a score)
+    # 1-based places in the full-text and semantic lists before fusion (``score``, the
+    # reciprocal-rank sum): what the AI's decision trace shows of each candidate.
+    keyword_position: int | None = None
+    semantic_position: int | None = None
     chunk: ArticleChunk | None = None
     snippet: str = ""
     snippet_html: str = ""
@@ -143,7 +150,7 @@ def keyword_candidates(
             SELECT id, ts_rank_cd(vector, {tsquery}, 1) AS rank
             FROM matches ORDER BY rank DESC, id LIMIT {int(limit)}
         """  # noqa: S608 (only constants and placeholders are interpolated)
-        with connection.cursor() as cursor:
+        with connections[read_alias()].cursor() as cursor:
             cursor.execute(sql, [SEARCH_CONFIG, query, *scope_params, SEARCH_CONFIG, query])
             for article_id, rank in cursor.fetchall():
                 found.setdefault(article_id, float(rank))
@@ -156,7 +163,8 @@ def semantic_candidates(
     """(chunk id, article id, cosine distance) nearest first, through the HNSW index."""
     where, params = scope.sql("a")
     literal = "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
-    with transaction.atomic(), connection.cursor() as cursor:
+    alias = read_alias()  # chosen before the block: inside it, "default" is in a transaction
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
         cursor.execute(f"SET LOCAL hnsw.ef_search = {HNSW_EF_SEARCH}")
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         cursor.execute(
@@ -175,6 +183,9 @@ def semantic_candidates(
 # ======================================================================================
 
 
+# Read from the replica when there is one (config.db_router): an article published a
+# moment ago may be missing for that moment. The caller's search log goes to default.
+@replica_reads()
 def search(
     query: str,
     *,
@@ -186,11 +197,14 @@ def search(
     provider=None,
     semantic: bool = True,
     keyword: bool = True,
+    kind: str = "other",
 ) -> list[SearchResult]:
-    """Best articles for ``query`` that ``user`` may see (or within ``scope``)."""
+    """Best articles for ``query`` that ``user`` may see (or within ``scope``).
+    ``kind`` names the caller in ``/metrics`` (api, portal, agent)."""
     query = (query or "").strip()[:500]
     if not query:
         return []
+    started = time.perf_counter()
     scope = scope or Scope.for_user(user, category=category)
 
     semantic_hits: list[tuple[int, int, float]] = []
@@ -212,9 +226,11 @@ def search(
     scores: dict[int, float] = {}
     sources: dict[int, list[str]] = {}
     ranks: dict[int, float] = {}
+    positions: dict[str, dict[int, int]] = {"keyword": {}, "semantic": {}}
     for position, (article_id, rank) in enumerate(keyword_hits, start=1):
         scores[article_id] = scores.get(article_id, 0.0) + KEYWORD_WEIGHT / (RRF_K + position)
         ranks[article_id] = rank
+        positions["keyword"][article_id] = position
         sources.setdefault(article_id, []).append("keyword")
     best_chunk: dict[int, tuple[int, float]] = {}
     for chunk_id, article_id, distance in semantic_hits:
@@ -222,6 +238,7 @@ def search(
             best_chunk.setdefault(article_id, (chunk_id, distance))
     for position, (article_id, (_, _distance)) in enumerate(best_chunk.items(), start=1):
         scores[article_id] = scores.get(article_id, 0.0) + SEMANTIC_WEIGHT / (RRF_K + position)
+        positions["semantic"][article_id] = position
         sources.setdefault(article_id, []).append("semantic")
 
     ordered = sorted(scores, key=lambda a: (-scores[a], best_chunk.get(a, (0, 2.0))[1]))[:limit]
@@ -240,12 +257,15 @@ def search(
                 score=scores[article_id],
                 similarity=(1.0 - best_chunk[article_id][1]) if article_id in best_chunk else None,
                 keyword_rank=ranks.get(article_id),
+                keyword_position=positions["keyword"].get(article_id),
+                semantic_position=positions["semantic"].get(article_id),
                 chunk=chunk,
                 snippet=snippet,
                 snippet_html=highlight(snippet, query),
                 sources=sources[article_id],
             )
         )
+    metrics.observe_search(kind, time.perf_counter() - started)
     return results
 
 

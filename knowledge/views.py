@@ -86,7 +86,7 @@ def search(request):
     query = form.cleaned_data["q"] if form.is_valid() else ""
     for error in form.errors.get("q", []):
         messages.error(request, f"Search: {error}")
-    results = kb_search.search(query, user=request.user, limit=20) if query else []
+    results = kb_search.search(query, user=request.user, limit=20, kind="portal") if query else []
     if query:
         services.search_record(
             query=query,

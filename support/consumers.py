@@ -33,8 +33,10 @@ carries the same ``agents`` list for a page that joins late. Customers neither s
 send presence.
 
 ``/ws/agents/feed/`` (staff): ``snapshot`` on connect (columns new / escalated / SLA at
-risk, counts), then ``ticket`` frames as tickets move; ``filter`` ``{filter: all | mine
-| unassigned}`` and ``refresh`` answer a new snapshot.
+risk, counts), then ``ticket`` frames as tickets move (the card, and whether it matches
+the filter) and ``counts`` frames (the columns' counts under the filter, at most about
+once a second after changes); ``filter`` ``{filter: all | mine | unassigned}`` and
+``refresh`` answer a new snapshot.
 
 ``/ws/chat/`` (customers): the help center's chat, a ticket with channel ``chat``.
 ``resume`` ``{ticket?, after?}`` follows the customer's current chat session (or the
@@ -57,6 +59,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.http import Http404
 from django.utils import timezone
 
+from config import metrics
 from core import accounts, limits
 from core.errors import DomainError
 from support import budget, presence, realtime, selectors, services
@@ -92,6 +95,11 @@ class RateLimit:
         return (1 - self.tokens) / self.rate
 
 
+def metrics_kind(consumer) -> str:
+    """``ticket``, ``feed`` or ``chat``: the consumer's label in ``/metrics``."""
+    return type(consumer).__name__.removesuffix("Consumer").lower() or "other"
+
+
 def _int(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -112,6 +120,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         )
         self.max_bytes = settings.HELPDESK_WS_MAX_MESSAGE_BYTES
         await self.accept()
+        self.counted = metrics_kind(self)
+        metrics.websocket_opened(self.counted)
         if not self.user.is_authenticated:
             message = self.scope.get("auth_error") or "Sign in to get live updates."
             await self.refuse("unauthenticated", message, close_code=CLOSE_UNAUTHENTICATED)
@@ -151,6 +161,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code):
         self.closing = True
+        if getattr(self, "counted", None):
+            metrics.websocket_closed(self.counted)
+            self.counted = None
         for group in list(getattr(self, "joined", ())):
             await self.channel_layer.group_discard(group, self.channel_name)
         self.joined = set()
@@ -265,6 +278,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.live_event(message)
         elif message["type"] == realtime.FEED_EVENT and hasattr(self, "feed_ticket"):
             await self.feed_ticket(message)
+        elif message["type"] == realtime.FEED_COUNTS and hasattr(self, "feed_counts"):
+            await self.feed_counts(message)
         elif message["type"] == presence.PRESENCE_EVENT and hasattr(self, "presence_update"):
             await self.presence_update(message)
         else:
@@ -548,8 +563,8 @@ class FeedConsumer(LiveConsumer):
         await self.send_json(await feed_snapshot(self.user, self.filter))
 
     async def feed_ticket(self, event):
-        """One ticket changed: its card, whether it belongs under this agent's filter,
-        and this filter's counts (every filter's counts come with the event)."""
+        """One ticket changed: its card, and whether it belongs under this agent's
+        filter. The counts follow in their own frame (:meth:`feed_counts`)."""
         if self.closing:
             return
         ticket = event["ticket"]
@@ -561,6 +576,18 @@ class FeedConsumer(LiveConsumer):
                 "matches": selectors.feed_matches(
                     filter=self.filter, assignee_id=ticket["assignee_id"], user_id=self.user.pk
                 ),
+            }
+        )
+
+    async def feed_counts(self, event):
+        """The columns' counts under this agent's filter (every filter's come with the
+        event), sent at most about once a second after changes."""
+        if self.closing:
+            return
+        await self.send_json(
+            {
+                "type": "counts",
+                "filter": self.filter,
                 "counts": selectors.feed_counts_for(
                     event["counts"], filter=self.filter, user_id=self.user.pk
                 ),

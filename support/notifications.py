@@ -21,6 +21,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from config import metrics
 from support.email import outbound
 from support.models import Escalation, Message, Ticket
 
@@ -59,7 +60,12 @@ def _send(
     email.attach_alternative(html, "text/html")
     if metadata:
         email.metadata = metadata  # anymail sends it along; its webhooks hand it back
-    email.send()
+    try:
+        email.send()
+    except Exception:
+        metrics.email_sent(template=template, failed=True)
+        raise
+    metrics.email_sent(template=template)
     return email
 
 

@@ -33,6 +33,7 @@ from django.utils import timezone
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from config.redis_sentinel import redis_client
 from core.errors import Conflict, DomainError
 from support.models import Message, Ticket
 
@@ -60,7 +61,7 @@ def _redis() -> redis.Redis:
         if _client is None:
             # One quick retry (a pooled connection Redis closed), no backoff: a socket
             # waits at most about a second for presence while Redis is away.
-            _client = redis.Redis.from_url(
+            _client = redis_client(
                 settings.CACHE_URL,
                 socket_connect_timeout=0.5,
                 socket_timeout=0.5,

@@ -17,6 +17,7 @@ from django.http import Http404
 from core.roles import is_agent, is_manager  # noqa: F401  (re-exported: support's callers)
 from support.models import (
     OPEN_STATUSES,
+    AnalysisTrace,
     Message,
     SavedReply,
     Ticket,
@@ -64,6 +65,13 @@ def message_list(*, user, ticket: Ticket, after: int | None = None) -> QuerySet[
 def event_list(*, user, ticket: Ticket) -> QuerySet[TicketEvent]:
     queryset = ticket.events.select_related("actor").order_by("created_at", "id")
     return queryset if is_agent(user) else queryset.filter(is_internal=False)
+
+
+def ai_trace_list(*, user, ticket: Ticket) -> QuerySet[AnalysisTrace]:
+    """The AI's decision traces of ``ticket``, newest first: staff only (they hold the
+    AI's internal reasoning), nothing for anyone else, even the ticket's requester."""
+    queryset = ticket.ai_traces.order_by("-created_at", "-id")
+    return queryset if is_agent(user) else queryset.none()
 
 
 def ticket_with_conversation(*, user, reference: str) -> Ticket:

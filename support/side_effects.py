@@ -9,9 +9,10 @@
    :func:`support.tasks.harvest_training_example`; ids only. They are handed to Celery
    once the transaction commits, and re-sent by the relay until a worker finishes them,
    so a broker outage or a killed worker loses nothing;
-2. once the transaction has committed, publishes the live update
-   (:func:`support.realtime.publish`): the ticket's pages, the chat widget and the agents'
-   live feed hear of the change over WebSocket. That one is best effort: a Redis failure is
+2. once the transaction has committed, hands the live update to this process's publisher
+   (:func:`support.realtime.announce`, which only queues it): the ticket's pages, the chat
+   widget and the agents' live feed hear of the change over WebSocket a moment later,
+   built and sent off the request thread. That one is best effort: a Redis failure is
    logged, and pages catch up when they reconnect.
 
 Kinds in :data:`LIVE_ONLY` (internal notes and system messages, status, priority and
@@ -66,6 +67,6 @@ def _publish(kind: str, ids: dict) -> None:
     from support import realtime
 
     try:
-        realtime.publish(kind, ids)
+        realtime.announce(kind, ids)
     except Exception:  # a live update never fails a committed change
         logger.exception("could not publish %s", kind, extra={"effect": kind, **ids})

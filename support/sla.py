@@ -266,6 +266,11 @@ def policy_for_organization(organization):
     if organization is not None:
         if organization.sla_policy_id is not None:
             return policies.get(pk=organization.sla_policy_id)
+        if organization.plan:
+            # One policy per plan and one default at most: both in one query (every
+            # ticket opened reads this).
+            found = policies.filter(Q(plan=organization.plan) | Q(is_default=True))
+            return min(found, key=lambda policy: policy.plan != organization.plan, default=None)
         by_plan = policies.filter(plan=organization.plan).first()
         if by_plan is not None:
             return by_plan

@@ -7,6 +7,7 @@ import random
 import smtplib
 
 from celery import shared_task
+from celery.signals import worker_process_init
 from django.conf import settings
 from django.core.cache import cache
 
@@ -14,6 +15,35 @@ from support import notifications
 from support.models import Escalation, Message, Ticket
 
 logger = logging.getLogger(__name__)
+
+
+@worker_process_init.connect
+def _warm_up_ai(**_kwargs) -> None:
+    """Each worker process that may analyse tickets loads the embedding model and builds
+    the examples' index when it starts, not on its first ticket (``planner.warm_up``)."""
+    if not _consumes_ai_queue():
+        return
+    from support.ai import planner
+
+    try:
+        planner.warm_up()
+    except Exception:  # the first analysis tries again, and escalates if it must
+        logger.exception("AI warm-up failed")
+
+
+def _consumes_ai_queue() -> bool:
+    """Whether this worker consumes the queue ``analyze_ticket`` goes to (queues split,
+    config/queues.py: an email-only worker needs no model)."""
+    from celery import current_app
+
+    route = (getattr(settings, "CELERY_TASK_ROUTES", None) or {}).get(
+        "support.tasks.analyze_ticket", {}
+    )
+    queue = route.get("queue", current_app.conf.task_default_queue)
+    try:
+        return queue in current_app.amqp.queues.consume_from
+    except Exception:
+        return True
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -123,12 +153,85 @@ def analyze_ticket(self, ticket_id: int) -> str:
 
     When the outbox sends it again because the worker of the previous attempt died
     mid-analysis, that attempt's "analyzing" ticket is taken over and analyzed anew.
+
+    A worker takes other analyses that are due with it (``HELPDESK_AI_BATCH_SIZE`` in
+    all, claimed from the outbox: never one another worker holds) and embeds their
+    questions in one call; each ticket's outbox item is recorded done as soon as it is,
+    and their own messages, when they come, find them done. A worker killed mid-batch
+    loses nothing: the items it had not finished are re-sent when their leases run out.
     """
-    from core.outbox import current_claim
+    from core.outbox import claim_due, current_claim
     from support.ai.pipeline import analyze_ticket as run
 
     claim = current_claim()
-    return run(ticket_id, resume=bool(claim and claim.resumed))
+    batch = settings.HELPDESK_AI_BATCH_SIZE
+    others = []
+    if claim is not None and not self.request.is_eager and batch > 1:
+        others = claim_due(self.name, limit=batch - 1)
+    if not others:
+        return run(ticket_id, resume=bool(claim and claim.resumed))
+    return _analyze_batch(ticket_id, claim, others)
+
+
+def _analyze_batch(ticket_id: int, claim, others: list) -> str:
+    """Analyse the task's own ticket and those of the claimed ``others`` ((claim, outbox
+    item) pairs) as one batch, recording each other item's outcome as soon as its ticket
+    is done. The own ticket's error, if any, is raised at the end: the outbox records it
+    as it records a single analysis's."""
+    from collections import defaultdict
+
+    from core.tasks_base import hold_lease, release_lease
+    from support.ai.pipeline import analyze_tickets
+
+    claims_of: dict[int, list] = defaultdict(list)  # ticket id → the other items naming it
+    for other, item in others:
+        claims_of[_ticket_of(item)].append(other)
+        hold_lease(other.item_id)
+    errors: dict[int, BaseException] = {}
+
+    def on_done(done_id: int, outcome: str, error: BaseException | None) -> None:
+        if error is not None:
+            errors[done_id] = error
+        for other in claims_of.pop(done_id, []):
+            _record_claimed(other.item_id, error)
+
+    resumed = {tid for tid, claims in claims_of.items() if any(c.resumed for c in claims)}
+    if claim.resumed:
+        resumed.add(ticket_id)
+    order = [ticket_id, *(tid for tid in claims_of if tid != ticket_id)]
+    try:
+        outcomes = analyze_tickets(order, resumed=resumed, on_done=on_done)
+    finally:
+        # Left only when the batch itself broke: the relay re-sends them once their
+        # leases run out, and the next attempt takes their tickets over.
+        for claims in claims_of.values():
+            for other in claims:
+                release_lease(other.item_id)
+    if ticket_id in errors:
+        raise errors[ticket_id]
+    return outcomes[ticket_id]
+
+
+def _record_claimed(item_id: int, error: BaseException | None) -> None:
+    from django.utils import timezone
+
+    from core.outbox import S, record_outcome
+    from core.tasks_base import release_lease
+
+    if error is None:
+        record_outcome(item_id, status=S.DONE, finished_at=timezone.now(), last_error="")
+    else:
+        record_outcome(
+            item_id,
+            status=S.FAILED,
+            finished_at=timezone.now(),
+            last_error=f"{type(error).__name__}: {error}"[:2000],
+        )
+    release_lease(item_id)
+
+
+def _ticket_of(item) -> int:
+    return int(item.args[0] if item.args else item.kwargs["ticket_id"])
 
 
 @shared_task(ignore_result=True)
@@ -188,6 +291,17 @@ def harvest_training_example(ticket_id: int) -> int | None:
     return example.pk if example else None
 
 
+@shared_task(ignore_result=True)
+def prune_ai_traces(batch: int = 1000) -> int:
+    """Beat, daily: delete the AI's decision traces older than
+    ``HELPDESK_AI_TRACE_RETENTION_DAYS`` (in batches); returns how many went."""
+    from support import services
+
+    return services.ai_traces_prune(
+        keep_days=settings.HELPDESK_AI_TRACE_RETENTION_DAYS, batch=batch
+    )
+
+
 _SLA_WATERMARK = "support:sla-risk:announced-until"
 
 
@@ -224,7 +338,7 @@ def announce_sla_risk(limit: int = 500) -> int:
     )
     services.ticket_sla_stamp_breaches(now=now)
     for ticket_id in ids:
-        realtime.publish("sla_at_risk", {"ticket_id": ticket_id})
+        realtime.announce("sla_at_risk", {"ticket_id": ticket_id})
     cache.set(_SLA_WATERMARK, now, timeout=None)
     return len(ids)
 

@@ -117,6 +117,16 @@ def run_effects(django_capture_on_commit_callbacks, settings):
 
 
 @pytest.fixture(autouse=True)
+def _live_updates_sent():
+    """Live updates go out from a background thread: a test's own are sent (the feed's
+    counts owed included) before the next test's sockets connect."""
+    from support import realtime
+
+    yield
+    realtime.flush(timeout=10)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """Effects are deduplicated in the cache; each test starts without old claims."""
     from django.core.cache import cache

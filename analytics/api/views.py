@@ -9,10 +9,14 @@ from rest_framework.views import APIView
 
 from analytics import selectors
 from analytics.api import serializers as s
+from config.db_router import replica_reads
 from core.permissions import IsManager
 
 
 class _RangeView(APIView):
+    """Each ``get`` reads the rollups from the read replica when there is one (sign-in and
+    permissions before it stay on default): config.db_router."""
+
     permission_classes = [IsAuthenticated, IsManager]
     range_serializer = s.RangeSerializer
 
@@ -26,6 +30,7 @@ class OverviewView(_RangeView):
     """The desk day by day over the range, and the range's totals."""
 
     @extend_schema(parameters=[s.RangeSerializer], responses=s.OverviewSerializer)
+    @replica_reads()
     def get(self, request):
         r = self._range(request)
         data = {
@@ -41,6 +46,7 @@ class ModelsView(_RangeView):
     """AI models side by side over the range, with their calibration."""
 
     @extend_schema(parameters=[s.RangeSerializer], responses=s.ModelsSerializer)
+    @replica_reads()
     def get(self, request):
         r = self._range(request)
         data = {
@@ -57,6 +63,7 @@ class AgentsView(_RangeView):
     range_serializer = s.AgentRangeSerializer
 
     @extend_schema(parameters=[s.AgentRangeSerializer], responses=s.AgentsSerializer)
+    @replica_reads()
     def get(self, request):
         r = self._range(request)
         days = (
@@ -75,6 +82,7 @@ class KnowledgeView(_RangeView):
     """Top articles, articles the AI cites that customers rate unhelpful, content gaps."""
 
     @extend_schema(parameters=[s.RangeSerializer], responses=s.KnowledgeSerializer)
+    @replica_reads()
     def get(self, request):
         r = self._range(request)
         totals = selectors.overview_totals(r["start"], r["end"])

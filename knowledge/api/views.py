@@ -102,7 +102,11 @@ class SearchView(APIView):
         params.is_valid(raise_exception=True)
         data = params.validated_data
         results = kb_search.search(
-            data["q"], user=request.user, limit=data["limit"], category=data.get("category")
+            data["q"],
+            user=request.user,
+            limit=data["limit"],
+            category=data.get("category"),
+            kind="api",
         )
         services.search_record(
             query=data["q"], results=results, source=SearchLog.Source.API, user=request.user

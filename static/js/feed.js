@@ -1,7 +1,8 @@
 // The agents' live feed (admin: Tickets → Live feed) over /ws/agents/feed/.
 // The page is rendered complete by the server; this keeps it current: each ticket that
 // changes is moved into the columns it now belongs to (new, escalated, SLA at risk) under
-// the chosen filter, counts come from the server, and a snapshot is asked for again every
+// the chosen filter, counts come from the server in their own frames (at most about one a
+// second, after the changes that moved them), and a snapshot is asked for again every
 // minute (tickets become "at risk" as time passes, without any event) and after a
 // reconnect. Filter links still work as plain links.
 (function () {
@@ -125,7 +126,6 @@
       });
       self.log(ticket, frame.change);
     }
-    self.setCounts(frame.counts);
   };
 
   Feed.prototype.insertByDue = function (list, fresh, due) {
@@ -165,6 +165,7 @@
       onFrame: function (frame) {
         if (frame.type === "snapshot") self.snapshot(frame);
         else if (frame.type === "ticket") self.update(frame);
+        else if (frame.type === "counts" && frame.filter === self.filter) self.setCounts(frame.counts);
       }
     });
     self.socket.connect();

@@ -13,8 +13,9 @@ their ModelAdmins.
   ``tickets.TICKET_ACTIONS`` and its context to ``tickets.TICKET_PAGE_CONTEXT``:
   ``tags`` (tags and the curated list), ``custom_fields`` (definitions and values),
   ``merge`` (merge duplicates, split messages off), ``presence`` (who else is here),
-  ``copilot`` (summarize, suggest, rewrite, translate); ``bulk``: the queue's bulk
-  actions with their summary.
+  ``copilot`` (summarize, suggest, rewrite, translate), ``traces`` ("Why did the AI do
+  this?": the AI's decision traces); ``bulk``: the queue's bulk actions with their
+  summary.
 
 Every change calls a service of ``support.services``; no door here writes a model
 itself. Staff (agents) work here without per-model permissions, managers also set up
@@ -36,6 +37,7 @@ from support.admin import (
     sla,
     tags,
     tickets,
+    traces,
     training,
 )
 
@@ -53,5 +55,6 @@ __all__ = [
     "sla",
     "tags",
     "tickets",
+    "traces",
     "training",
 ]

@@ -64,3 +64,25 @@ def combine(
         cited, retrieved
     )
     return round(max(0.0, min(1.0, value)), 3)
+
+
+def components(
+    *,
+    self_rating: float,
+    best_similarity: float | None,
+    cited: Iterable[int],
+    retrieved: Iterable[int],
+) -> dict[str, float]:
+    """The parts of :func:`combine` and its result, as the AI's decision trace shows them."""
+    cited, retrieved = list(cited), list(retrieved)
+    return {
+        "self_rating": round(max(0.0, min(1.0, float(self_rating))), 3),
+        "retrieval_strength": round(retrieval_strength(best_similarity), 3),
+        "citation_factor": round(citation_factor(cited, retrieved), 3),
+        "combined": combine(
+            self_rating=self_rating,
+            best_similarity=best_similarity,
+            cited=cited,
+            retrieved=retrieved,
+        ),
+    }

@@ -370,7 +370,9 @@ def suggest_reply(*, ticket: Ticket, user, provider=None) -> CopilotResult:
         logger.warning("copilot: embeddings unavailable", exc_info=True)
         vector = None
     scope = Scope.for_user(ticket.requester)
-    found = search(text, scope=scope, limit=10, query_vector=vector, semantic=vector is not None)
+    found = search(
+        text, scope=scope, limit=10, query_vector=vector, semantic=vector is not None, kind="agent"
+    )
     results = found[:5]
     passages = [
         {

@@ -9,9 +9,11 @@
    (a person may have taken over meanwhile: then the AI's answer becomes an internal
    note). It writes the AI message with its model, tokens, cost, latency, confidence and
    sources, the triage fields, and routes: resolve, ask the customer, or escalate with
-   what the AI attempted.
+   what the AI attempted. In the same transaction, the analysis's decision trace
+   (``support.ai.trace``: why it did what it did) is recorded.
 Any failure on the way escalates with kind ``ai_unavailable``: no ticket stays in
-``analyzing`` (``sweep_stuck_tickets`` also catches a worker that died mid-way).
+``analyzing`` (``sweep_stuck_tickets`` also catches a worker that died mid-way); its trace
+has outcome ``failed``, the steps it got to and the error.
 
 On a chat ticket the provider streams its answer, which the customer sees being written
 (``support.realtime.AnswerStream``, outside any transaction, marked provisional); the
@@ -22,15 +24,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 
 from django.db import transaction
 
+from config import metrics
 from core import events
 from integrations.llm import cost_usd, get_provider
 from knowledge.search import Scope
 from knowledge.services import ai_references_record
 from support import realtime, services
 from support.ai import planner
+from support.ai import trace as ai_trace
 from support.models import Message, Ticket, TicketChannel, TicketStatus
 
 logger = logging.getLogger(__name__)
@@ -61,16 +66,21 @@ def _conversation(ticket: Ticket) -> tuple[str, list[dict], int]:
     return question, conversation, len(customer)
 
 
-def analyze_ticket(ticket_id: int, *, provider=None, resume: bool = False) -> str:
+def analyze_ticket(
+    ticket_id: int, *, provider=None, resume: bool = False, vectors: dict | None = None
+) -> str:
     """Analyze and answer a new ticket (or a new customer reply). Returns what happened.
 
     ``resume``: the previous attempt died mid-way; a ticket it left in ``analyzing`` or
-    ``ai_responding`` is analyzed again rather than skipped."""
+    ``ai_responding`` is analyzed again rather than skipped. ``vectors``: query text →
+    its embedding, computed beforehand for a batch (:func:`analyze_tickets`); a question
+    that changed since is embedded anew."""
     ticket = _start(ticket_id, resume=resume)
     if ticket is None:
         return "skipped"
     stream = realtime.AnswerStream(ticket) if ticket.channel == TicketChannel.CHAT else None
     outcome = "failed"
+    started, result = time.monotonic(), None
     try:
         provider = provider or get_provider()
         question, conversation, customer_messages = _conversation(ticket)
@@ -84,17 +94,71 @@ def analyze_ticket(ticket_id: int, *, provider=None, resume: bool = False) -> st
             examples=planner.production_examples(),
             customer_messages=customer_messages,
             on_partial=stream.update if stream else None,
+            query_vector=(vectors or {}).get(planner.query_text(ticket.subject, question)),
         )
         _mark_responding(ticket.pk)
-        outcome = _apply(ticket.pk, result)
+        with transaction.atomic():  # the trace commits with what it explains
+            outcome = _apply(ticket.pk, result)
+            _record_trace(ticket.pk, result, provider, outcome, started)
+        metrics.observe_ai_analysis(outcome=outcome, plan=result)  # /metrics; never raises
         return outcome
     except Exception as exc:  # whatever broke, the ticket goes to people, never stays
         logger.exception("AI analysis failed", extra={"ticket_id": ticket_id})
-        outcome = _give_up(ticket_id, f"AI analysis failed: {type(exc).__name__}: {exc}")
+        error = f"AI analysis failed: {type(exc).__name__}: {exc}"
+        outcome = _give_up(ticket_id, error)
+        _record_trace(ticket_id, result, provider, "failed", started, error=error)
+        metrics.observe_ai_analysis(outcome="failed", plan=result)
         return outcome
     finally:
         if stream is not None:
             stream.finish(outcome)
+
+
+def analyze_tickets(
+    ticket_ids: list[int], *, provider=None, resumed=frozenset(), on_done=None
+) -> dict[int, str]:
+    """A batch of :func:`analyze_ticket`: their questions embedded in one call, then each
+    ticket analysed and applied on its own, in order (its own transactions, as ever).
+
+    A ticket whose analysis fails is escalated like any (``analyze_ticket``) and the
+    others go on; should even that fail (the database went away), the error is that
+    ticket's outcome and the others still run. ``resumed``: ids whose previous attempt
+    died mid-way. ``on_done(ticket_id, outcome, error)`` is called after each ticket (the
+    worker records its outbox item there). Returns each ticket's outcome."""
+    provider = provider or get_provider()
+    vectors = _embed_questions(ticket_ids)
+    outcomes: dict[int, str] = {}
+    for ticket_id in ticket_ids:
+        error = None
+        try:
+            outcome = analyze_ticket(
+                ticket_id, provider=provider, resume=ticket_id in resumed, vectors=vectors
+            )
+        except Exception as exc:
+            logger.exception("AI analysis could not finish", extra={"ticket_id": ticket_id})
+            outcome, error = "error", exc
+        outcomes[ticket_id] = outcome
+        if on_done is not None:
+            on_done(ticket_id, outcome, error)
+    return outcomes
+
+
+def _embed_questions(ticket_ids: list[int]) -> dict[str, list[float]]:
+    """Query text → embedding for the tickets of a batch the AI may analyse, in one
+    ``embed_documents`` call. Empty when that fails: each ticket then embeds its own."""
+    from integrations.embeddings import get_provider as get_embeddings
+
+    try:
+        tickets = Ticket.objects.filter(
+            pk__in=ticket_ids, assignee=None, status__in=(S.NEW, S.ANALYZING, S.AI_RESPONDING)
+        )
+        texts = sorted({planner.query_text(t.subject, _conversation(t)[0]) for t in tickets})
+        if not texts:
+            return {}
+        return dict(zip(texts, get_embeddings().embed_documents(texts), strict=True))
+    except Exception:
+        logger.warning("batch embedding failed; each ticket embeds its own", exc_info=True)
+        return {}
 
 
 @transaction.atomic
@@ -109,6 +173,21 @@ def _mark_responding(ticket_id: int) -> bool:
 
 def _give_up(ticket_id: int, reason: str) -> str:
     return services.ticket_analysis_give_up(ticket_id=ticket_id, reason=reason)
+
+
+def _record_trace(ticket_id, result, provider, outcome, started, *, error="") -> None:
+    """Why the AI did what it did (``support.ai.trace``); on a failure, the steps it got
+    to and the error. A trace that cannot be written never fails the analysis."""
+    try:
+        services.ai_trace_record(
+            ticket_id=ticket_id,
+            outcome=outcome,
+            steps=ai_trace.steps(result, provider=provider, error=error),
+            duration_ms=int((time.monotonic() - started) * 1000),
+            **ai_trace.summary(result, provider=provider, error=error),
+        )
+    except Exception:
+        logger.exception("AI trace not recorded", extra={"ticket_id": ticket_id})
 
 
 @transaction.atomic
@@ -207,11 +286,12 @@ def draft_for_people(ticket_id: int, *, provider=None) -> str:
     the agent workspace); the ticket itself is not moved."""
     ticket = Ticket.objects.select_related("requester").get(pk=ticket_id)
     question, conversation, customer_messages = _conversation(ticket)
+    started, provider = time.monotonic(), provider or get_provider()
     result = planner.plan(
         question=question,
         subject=ticket.subject,
         conversation=conversation,
-        provider=provider or get_provider(),
+        provider=provider,
         scope=Scope.for_user(ticket.requester),
         examples=planner.production_examples(),
         customer_messages=customer_messages,
@@ -237,7 +317,9 @@ def draft_for_people(ticket_id: int, *, provider=None) -> str:
             reasoning=completion.data.get("reasoning", "")[:2000],
             decision="draft",
         )
-    services.message_add(
-        ticket=ticket, author=None, sender_kind=AI, is_internal=True, body=body, ai=ai
-    )
+    with transaction.atomic():
+        services.message_add(
+            ticket=ticket, author=None, sender_kind=AI, is_internal=True, body=body, ai=ai
+        )
+        _record_trace(ticket.pk, result, provider, "drafted", started)
     return "drafted"

@@ -38,6 +38,7 @@ class Plan:
     error: str = ""
     examples_used: list[dict] = field(default_factory=list)
     training_example_ids: list[int] = field(default_factory=list)
+    passages: list[dict] = field(default_factory=list)  # as sent to the model
 
     @property
     def answer(self) -> str:
@@ -76,8 +77,26 @@ def _seed_index() -> ExampleIndex:
 
 
 def production_examples() -> ExampleIndex:
-    """The labelled examples the agent learns from in production (seed set for now)."""
+    """The labelled examples the agent learns from in production (seed set for now),
+    built once per process."""
     return _seed_index()
+
+
+def warm_up() -> None:
+    """Ready what every analysis needs before the first one (a worker process calls it
+    when it starts): the embedding model loaded and run once, the examples' index built."""
+    from integrations.embeddings import get_provider
+
+    provider = get_provider()
+    if hasattr(provider, "warm_up"):
+        provider.warm_up()
+    production_examples()
+
+
+def query_text(subject: str, question: str) -> str:
+    """What is embedded and searched for a question (``plan``'s ``query_vector`` is its
+    embedding)."""
+    return f"{subject}\n{question}".strip()
 
 
 def plan(
@@ -103,10 +122,12 @@ def plan(
     from integrations.embeddings import get_provider as get_embeddings
 
     embed_provider = embed_provider or get_embeddings()
-    text = f"{subject}\n{question}".strip()
+    text = query_text(subject, question)
     vector = query_vector if query_vector is not None else embed_provider.embed_query(text)
     found = triage(text, vector=vector, examples=examples, exclude_id=exclude_example_id)
-    results = search(text, scope=scope or Scope(), limit=retrieval_limit, query_vector=vector)
+    results = search(
+        text, scope=scope or Scope(), limit=retrieval_limit, query_vector=vector, kind="agent"
+    )
     neighbours = [label for _, label in found.neighbours[:3]]
     passages = [
         {
@@ -191,6 +212,7 @@ def plan(
         error=error,
         examples_used=neighbours,
         training_example_ids=[e.pk for e in learned],
+        passages=passages,
     )
     _route(result, customer_messages=customer_messages)
     return result

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from support.api import copilot, merge, views
+from support.api import copilot, merge, traces, views
 
 tickets = views.TicketViewSet
 messages = views.TicketMessageViewSet
@@ -42,6 +42,11 @@ urlpatterns = [
         "tickets/<str:reference>/copilot/",
         copilot.TicketCopilotView.as_view(),
         name="api-ticket-copilot",
+    ),
+    path(
+        "tickets/<str:reference>/ai-traces/",
+        traces.TicketAiTraceList.as_view(),
+        name="api-ticket-ai-traces",
     ),
     path(
         "tickets/<str:reference>/merge/",

@@ -10,7 +10,8 @@
 - ``tags``: tags on tickets and the curated list;
 - ``custom_fields``: custom field definitions and their values on tickets;
 - ``merge``: merging duplicates into a ticket, splitting messages off into a new one;
-- ``copilot``: the record of each call of the agents' copilot.
+- ``copilot``: the record of each call of the agents' copilot;
+- ``traces``: the AI's decision traces (one per analysis) and their deletion when old.
 
 Each module lists its services in ``__all__``; all are re-exported here, so callers
 write ``from support import services`` and ``services.ticket_open(...)``.
@@ -27,4 +28,5 @@ from support.services.merge import *  # noqa: F403
 from support.services.organizations import *  # noqa: F403
 from support.services.tags import *  # noqa: F403
 from support.services.tickets import *  # noqa: F403
+from support.services.traces import *  # noqa: F403
 from support.services.training import *  # noqa: F403

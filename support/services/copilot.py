@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from config import metrics
 from support.models import CopilotCall, Ticket
 
 __all__ = ["copilot_call_record"]
@@ -30,6 +31,15 @@ def copilot_call_record(
     error: str = "",
 ) -> CopilotCall:
     """One copilot call; ``error`` given means it failed (nothing came back to use)."""
+    metrics.observe_copilot_call(
+        kind=kind,
+        model=ai_model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost=cost_usd,
+        latency_ms=latency_ms,
+        failed=bool(error),
+    )
     return CopilotCall.objects.create(
         ticket=ticket,
         user=user if getattr(user, "pk", None) else None,

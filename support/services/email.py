@@ -72,6 +72,7 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 
+from config import metrics
 from core import limits
 from core.errors import Conflict, DomainError, NotPermitted
 from core.roles import is_agent, is_manager
@@ -135,6 +136,16 @@ def email_receive(raw: bytes, *, door: str, recipients: list[str] | None = None)
     ``recipients``: the envelope's (SMTP ``RCPT TO``), else the mail's To and Cc."""
     if door not in InboundEmail.Door.values:
         raise DomainError(f"Unknown door “{door}”.", field="door")
+    try:
+        inbound = _receive(raw, door=door, recipients=recipients)
+    except Exception:
+        metrics.email_received(door=door, outcome="error")
+        raise
+    metrics.email_received(door=door, outcome=inbound.outcome)
+    return inbound
+
+
+def _receive(raw: bytes, *, door: str, recipients: list[str] | None) -> InboundEmail:
     raw = bytes(raw)
     if len(raw) > settings.HELPDESK_EMAIL_MAX_BYTES:
         return _record_oversized(raw, door=door, recipients=recipients)

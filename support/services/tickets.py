@@ -378,8 +378,14 @@ def ticket_open(
         ticket=ticket, actor=requester, actor_kind=events.TicketEvent.ActorKind.CUSTOMER
     )
     after_commit("ticket_opened", ticket_id=ticket.pk)
-    # Rules may have changed it already (routed, escalated): answer with what is stored.
+    # Rules may have changed it already (routed, escalated): answer with what is stored,
+    # keeping the requester and organization loaded above when they are still its own
+    # (the doors answer with them; refresh_from_db drops them).
     ticket.refresh_from_db()
+    if ticket.requester_id == requester.pk:
+        ticket.requester = requester
+    if organization is not None and ticket.organization_id == organization.pk:
+        ticket.organization = organization
     return ticket
 
 

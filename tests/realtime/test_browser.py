@@ -78,7 +78,9 @@ def test_the_feed_shows_a_new_ticket_without_a_reload(browser, live_asgi, custom
 
     column = page.locator("[data-feed-column='at_risk']")
     column.get_by_text("Checkout is down").wait_for(timeout=10_000)
-    assert page.locator("[data-feed-count='at_risk']").inner_text() == "1"
+    page.wait_for_function(  # the counts come in their own frame, right after the card
+        "() => document.querySelector(\"[data-feed-count='at_risk']\").textContent === '1'"
+    )
     assert page.locator(f"[data-feed-column='new'] [data-feed-ticket='{ticket.reference}']")
     page.screenshot(path=ARTIFACTS / "live-feed.png", full_page=True)
 

@@ -1,6 +1,7 @@
 """The agents' live feed: a snapshot of new, escalated and SLA-at-risk tickets with their
-counts, then each change as it happens, shaped for the agent's filter (all, mine,
-unassigned); and its page in the admin, which works with a plain reload."""
+counts, then each change as it happens and the counts after it, shaped for the agent's
+filter (all, mine, unassigned); and its page in the admin, which works with a plain
+reload."""
 
 from datetime import timedelta
 
@@ -54,29 +55,37 @@ def test_the_snapshot_shows_each_column_with_its_counts(customer, agent):
 def test_new_and_escalated_tickets_appear_as_they_happen(customer, agent):
     as_agent = headers(agent)
 
+    def of_type(frames, kind):
+        return [f for f in frames if f["type"] == kind]
+
     async def scenario():
         async with connected(feed_path(), as_agent) as feed:
             await next_of(feed, "snapshot")
             ticket = await database_sync_to_async(open_ticket)(customer, "Export broken")
-            opened = await next_of(feed, "ticket")
+            opened = await next_of(feed, "ticket"), await next_of(feed, "counts")
             await database_sync_to_async(services.ticket_escalate)(
                 ticket=ticket, kind="complex", reason="Bug", actor=agent
             )
-            escalated = [f for f in await frames_until_quiet(feed) if f["type"] == "ticket"]
+            # Within a second of the last counts: these come when the interval is over.
+            escalated = await frames_until_quiet(feed, quiet=1.5)
             await database_sync_to_async(services.ticket_resolve)(ticket=ticket, actor=agent)
-            resolved = [f for f in await frames_until_quiet(feed) if f["type"] == "ticket"]
+            resolved = await frames_until_quiet(feed, quiet=1.5)
             return opened, escalated, resolved
 
-    opened, escalated, resolved = async_to_sync(scenario)()
+    (opened, counts), escalated, resolved = async_to_sync(scenario)()
 
     assert opened["change"] == "ticket_opened" and opened["matches"] is True
     assert opened["ticket"]["subject"] == "Export broken"
     assert opened["ticket"]["buckets"] == ["new"]
-    assert opened["counts"] == {"new": 1, "escalated": 0, "at_risk": 0}
-    assert escalated[-1]["ticket"]["buckets"] == ["escalated"]
-    assert escalated[-1]["counts"] == {"new": 0, "escalated": 1, "at_risk": 0}
-    assert resolved[-1]["ticket"]["buckets"] == []  # leaves every column
-    assert resolved[-1]["counts"] == {"new": 0, "escalated": 0, "at_risk": 0}
+    assert counts == {
+        "type": "counts",
+        "filter": "all",
+        "counts": {"new": 1, "escalated": 0, "at_risk": 0},
+    }
+    assert of_type(escalated, "ticket")[-1]["ticket"]["buckets"] == ["escalated"]
+    assert of_type(escalated, "counts")[-1]["counts"] == {"new": 0, "escalated": 1, "at_risk": 0}
+    assert of_type(resolved, "ticket")[-1]["ticket"]["buckets"] == []  # leaves every column
+    assert of_type(resolved, "counts")[-1]["counts"] == {"new": 0, "escalated": 0, "at_risk": 0}
 
 
 def test_mine_and_unassigned_filters_shape_each_agents_feed(customer, agent):
@@ -92,21 +101,25 @@ def test_mine_and_unassigned_filters_shape_each_agents_feed(customer, agent):
             await next_of(open_feed, "snapshot")
             ticket = await database_sync_to_async(open_ticket)(customer, "Who takes it?")
             first = await next_of(my_feed, "ticket"), await next_of(open_feed, "ticket")
+            counted = await next_of(my_feed, "counts"), await next_of(open_feed, "counts")
             await database_sync_to_async(services.ticket_assign)(
                 ticket=ticket, assignee=agent, actor=colleague
             )
             second = await next_of(my_feed, "ticket"), await next_of(open_feed, "ticket")
+            recounted = await next_of(my_feed, "counts"), await next_of(open_feed, "counts")
             await open_feed.send_json_to({"action": "filter", "filter": "all"})
             switched = await next_of(open_feed, "snapshot")
-            return first, second, switched
+            return first, counted, second, recounted, switched
 
-    (mine_1, open_1), (mine_2, open_2), switched = async_to_sync(scenario)()
+    first, counted, second, recounted, switched = async_to_sync(scenario)()
 
+    (mine_1, open_1), (mine_2, open_2) = first, second
     assert (mine_1["matches"], open_1["matches"]) == (False, True)
-    assert mine_1["counts"]["new"] == 0 and open_1["counts"]["new"] == 1
+    assert [c["counts"]["new"] for c in counted] == [0, 1]
+    assert [c["filter"] for c in counted] == ["mine", "unassigned"]
     assert (mine_2["matches"], open_2["matches"]) == (True, False)
     assert mine_2["change"] == "assigned" and mine_2["ticket"]["assignee"]
-    assert mine_2["counts"]["new"] == 1 and open_2["counts"]["new"] == 0
+    assert [c["counts"]["new"] for c in recounted] == [1, 0]
     assert switched["filter"] == "all" and switched["counts"]["new"] == 1
 
 
@@ -175,15 +188,15 @@ def test_a_ticket_the_clock_puts_at_risk_is_announced_once(customer, agent, sett
         async with connected(feed_path(), as_agent) as feed:
             await next_of(feed, "snapshot")
             first = await database_sync_to_async(tasks.announce_sla_risk)()
-            frame = await next_of(feed, "ticket")
+            frame, counts = await next_of(feed, "ticket"), await next_of(feed, "counts")
             again = await database_sync_to_async(tasks.announce_sla_risk)()
-            return first, frame, again, await frames_until_quiet(feed)
+            return first, frame, counts, again, await frames_until_quiet(feed)
 
-    first, frame, again, later = async_to_sync(scenario)()
+    first, frame, counts, again, later = async_to_sync(scenario)()
 
     assert (first, again) == (1, 0)  # the next run's window starts where this one ended
     assert frame["change"] == "sla_at_risk"
     assert frame["ticket"]["reference"] == normal.reference
     assert "at_risk" in frame["ticket"]["buckets"]
-    assert frame["counts"]["at_risk"] == 1
+    assert counts["counts"]["at_risk"] == 1
     assert not later and calm.reference != frame["ticket"]["reference"]

@@ -231,6 +231,7 @@ def test_a_broken_channel_layer_never_fails_the_change(
 
     with run_effects():
         message = services.message_add(ticket=ticket, author=agent, body="Still saved")
+    realtime.flush()
 
     assert message.pk and ticket.messages.filter(body="Still saved").exists()
     assert "live update not sent" in caplog.text
