@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 
 from django.contrib.auth.models import AnonymousUser
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
@@ -152,3 +154,18 @@ def add_error_responses(result, generator, request, public):
                     answer["headers"] = RETRY_AFTER
                 responses[code] = answer
     return result
+
+
+class SchemaView(SpectacularAPIView):
+    """``/api/schema/``: drf-spectacular's view, one generation at a time per process.
+
+    drf-spectacular loads its extensions lazily on the first generation, and two threads
+    doing that at once make it fail (``AttributeError`` inside ``_load_class``, a 500 to
+    every concurrent first caller): a client that fetches the schema while another does
+    got a 500 from a freshly started server."""
+
+    _generating = threading.Lock()
+
+    def get(self, request, *args, **kwargs):
+        with self._generating:
+            return super().get(request, *args, **kwargs)
