@@ -31,6 +31,7 @@ import re
 import threading
 
 from django.contrib.auth.models import AnonymousUser
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
@@ -166,6 +167,7 @@ class SchemaView(SpectacularAPIView):
 
     _generating = threading.Lock()
 
+    @extend_schema(exclude=True)  # as drf-spectacular's own view: not an API operation
     def get(self, request, *args, **kwargs):
         with self._generating:
             return super().get(request, *args, **kwargs)
