@@ -755,6 +755,9 @@ HELPDESK_AI_MAX_CUSTOMER_MESSAGES = env.int("HELPDESK_AI_MAX_CUSTOMER_MESSAGES",
 HELPDESK_AI_BATCH_SIZE = env.int(
     "HELPDESK_AI_BATCH_SIZE", default=16 if HELPDESK_LLM_PROVIDER == "local" else 1
 )
+# A worker process loads the embedding model and the examples' index when it starts
+# (support.tasks), not on its first ticket; off under tests.
+HELPDESK_AI_WARM_UP = env.bool("HELPDESK_AI_WARM_UP", default=not TESTING)
 if not 0 <= HELPDESK_AI_ESCALATE_BELOW <= HELPDESK_AI_AUTO_RESOLVE_AT <= 1:
     raise ImproperlyConfigured(
         "Need 0 <= HELPDESK_AI_ESCALATE_BELOW <= HELPDESK_AI_AUTO_RESOLVE_AT <= 1."

@@ -20,8 +20,10 @@ logger = logging.getLogger(__name__)
 @worker_process_init.connect
 def _warm_up_ai(**_kwargs) -> None:
     """Each worker process that may analyse tickets loads the embedding model and builds
-    the examples' index when it starts, not on its first ticket (``planner.warm_up``)."""
-    if not _consumes_ai_queue():
+    the examples' index when it starts, not on its first ticket (``planner.warm_up``).
+    Off under tests (``HELPDESK_AI_WARM_UP``): their many short-lived workers rarely
+    analyse, and each warm-up costs a process several seconds of CPU."""
+    if not settings.HELPDESK_AI_WARM_UP or not _consumes_ai_queue():
         return
     from support.ai import planner
 
