@@ -31,7 +31,8 @@ from tests.production.conftest import free_port
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.slow,
-    pytest.mark.timeout(480),
+    # Four roles one after another, about 130-160 s each on two busy cores.
+    pytest.mark.timeout(900),
 ]
 
 CHECKS = (
