@@ -164,7 +164,7 @@ def _postgres_running_pid(root: Path) -> int | None:
         pid = int(pid_file.read_text().splitlines()[0])
     except (ValueError, IndexError):
         return None
-    return pid if _pid_alive(pid) else None
+    return pid if pid_alive(pid) else None
 
 
 def stop_postgres(root: Path) -> bool:
@@ -216,7 +216,8 @@ def _ping(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (ours or not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -232,7 +233,7 @@ def _running_redis(root: Path) -> RedisInfo | None:
         info = RedisInfo(host=state["host"], port=int(state["port"]), pid=int(state["pid"]))
     except (KeyError, TypeError, ValueError):
         return None
-    if _pid_alive(info.pid) and _ping(info.host, info.port):
+    if pid_alive(info.pid) and _ping(info.host, info.port):
         return info
     return None
 
@@ -355,7 +356,7 @@ def stop_redis(root: Path) -> bool:
         with contextlib.suppress(OSError):
             sock.recv(64)
     deadline = time.monotonic() + 10
-    while _pid_alive(running.pid) and time.monotonic() < deadline:
+    while pid_alive(running.pid) and time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(running.pid, os.WNOHANG)
         time.sleep(0.05)

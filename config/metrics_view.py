@@ -39,6 +39,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 
 from config import metrics
+from config.embedded import pid_alive
 
 logger = logging.getLogger(__name__)
 
@@ -239,22 +240,12 @@ class ScrapeTimeCollector:
 _LIVE_FILE = re.compile(r"^gauge_live\w*?_(\d+)\.db$")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def forget_dead_processes(path: str) -> None:
     """Drop the live gauges of processes that exited without saying so (a killed
     uvicorn worker or Celery child): their connections are gone too."""
     for name in os.listdir(path):
         found = _LIVE_FILE.match(name)
-        if found and not _alive(int(found.group(1))):
+        if found and not pid_alive(int(found.group(1))):
             metrics.mark_process_dead(int(found.group(1)))
 
 
