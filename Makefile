@@ -6,16 +6,22 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
+# The suite runs in one process per core (pytest-xdist), each with its own PostgreSQL and
+# Valkey; tests are handed out one at a time, the longest first (tests/conftest.py).
+# PARALLEL= runs it in one process.
+PARALLEL ?= --numprocesses auto --dist load --maxschedchunk 1
 
 .PHONY: run test install browser lint check services-stop vendor clean-data
 
 run: install
 	$(PY) -m config.devstack
 
-# The test servers (.data/test) are stopped afterwards, whatever the outcome.
+# The test servers (.data/test, .data/test-gw*) are stopped afterwards, whatever the outcome.
 test: install browser
-	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
-	$(PY) -m config.embedded stop --dir .data/test >/dev/null; exit $$status
+	$(PY) -m pytest $(PARALLEL) $(PYTEST_ARGS); status=$$?; \
+	for dir in .data/test .data/test-gw*; do \
+		[ -d $$dir ] && $(PY) -m config.embedded stop --dir $$dir >/dev/null; \
+	done; exit $$status
 
 # torch comes first and pinned: on this kind of machine pip then takes the local CPU build,
 # and nothing later pulls CUDA wheels. The lock file pins everything else.
@@ -47,8 +53,9 @@ check: install
 	$(PY) manage.py makemigrations --check --dry-run
 
 services-stop: install
-	$(PY) -m config.embedded stop --dir .data/dev
-	$(PY) -m config.embedded stop --dir .data/test
+	for dir in .data/dev .data/test .data/test-gw*; do \
+		[ -d $$dir ] && $(PY) -m config.embedded stop --dir $$dir || true; \
+	done
 
 # Refresh static/vendor from the npm registry (maintainers only; the result is committed).
 vendor:

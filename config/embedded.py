@@ -91,10 +91,13 @@ def socket_database_url(user: str, socket_dir: str, port: int | str, name: str) 
 def default_services_dir() -> Path:
     """The folder whose servers this process uses: tests never share the dev servers."""
     configured = os.environ.get("HELPDESK_SERVICES_DIR")
-    if configured:
-        return Path(configured).resolve()
-    flavour = "test" if "PYTEST_VERSION" in os.environ else "dev"
-    return BASE_DIR / ".data" / flavour
+    root = Path(configured).resolve() if configured else None
+    if root is None:
+        root = BASE_DIR / ".data" / ("test" if "PYTEST_VERSION" in os.environ else "dev")
+    # pytest-xdist: each worker process of a test session has servers of its own (a
+    # Valkey the others' Celery workers, caches and channel groups never see).
+    worker = os.environ.get("PYTEST_XDIST_WORKER") if "PYTEST_VERSION" in os.environ else None
+    return root.with_name(f"{root.name}-{worker}") if worker else root
 
 
 @contextlib.contextmanager

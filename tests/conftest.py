@@ -4,6 +4,7 @@ test services folder (``.data/test``), or DATABASE_URL / REDIS_URL when they are
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import subprocess
 import time
@@ -12,8 +13,11 @@ from urllib.parse import quote
 
 import pytest
 import redis
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import connection
+from django.db.models.signals import post_migrate
+from django.dispatch import receiver
 
 from config.embedded import socket_database_url
 from knowledge import services as kb_services
@@ -32,6 +36,42 @@ from tests.servers import (  # noqa: F401  (free_port, uvicorn_command: re-expor
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+# What data migrations write into an empty database (roles, the default SLA policies and
+# their targets, the general queue, the default rules), by the migrations' own functions.
+MIGRATION_DATA = [
+    ("support.migrations.0001_staff_groups", "create_groups"),
+    ("support.migrations.0003_event_log_append_only_and_defaults", "seed"),
+    ("support.migrations.0017_sla_targets_from_hours", "forwards"),
+    ("automation.migrations.0004_default_rules", "ship"),
+]
+
+
+@receiver(post_migrate, dispatch_uid="tests-restore-migration-data")
+def _restore_migration_data(sender, **kwargs):
+    """A transactional test ends with a flush, which empties every table: write the data
+    migrations' rows again (get_or_create: nothing twice), so that a test which runs after
+    it, on the same process's database, starts from what ``migrate`` left."""
+    if sender.label != "automation":  # post_migrate comes once per app; once is enough
+        return
+    for module, function in MIGRATION_DATA:
+        getattr(importlib.import_module(module), function)(django_apps, None)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Modules with the longest tests (``@pytest.mark.long(seconds)``) first, longest
+    first, each kept whole (module fixtures are made once): a parallel run (``make test``,
+    pytest-xdist) then starts them at once instead of ending on one of them alone."""
+
+    def module_seconds(item) -> float:
+        return max((m.args[0] for m in item.iter_markers("long")), default=0)
+
+    by_module: dict[str, float] = {}
+    for item in items:
+        key = item.nodeid.split("::")[0]
+        by_module[key] = max(by_module.get(key, 0), module_seconds(item))
+    items.sort(key=lambda item: -by_module[item.nodeid.split("::")[0]])
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -228,6 +228,7 @@ class RequestLoop:
         )
 
 
+@pytest.mark.long(25)
 def test_postgres_restart_answers_503_while_away_and_no_stale_connection_after(fault_stack):
     token = fault_stack.token("pg-restart-customer")
     portal = httpx.Client(base_url=fault_stack.url, timeout=30)

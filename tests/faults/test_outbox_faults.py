@@ -189,6 +189,7 @@ def test_valkey_down_while_customers_and_agents_write_loses_nothing(stack, custo
     emails_exactly_once(stack)
 
 
+@pytest.mark.long(50)
 def test_a_worker_killed_mid_analysis_loses_nothing_and_answers_once(stack, customer):
     stack.worker_stop()
     stack.worker_start()  # a fresh worker: its first analysis loads the embedding model

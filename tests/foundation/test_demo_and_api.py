@@ -14,6 +14,7 @@ def test_staff_groups_exist_after_migrations():
     assert set(Group.objects.values_list("name", flat=True)) >= {"Agents", "Managers"}
 
 
+@pytest.mark.long(30)
 @pytest.mark.django_db
 def test_demo_data_loads_twice_without_duplicates(capsys):
     from feedback.models import FeatureRequest, Vote
@@ -61,6 +62,7 @@ def test_demo_data_loads_twice_without_duplicates(capsys):
     assert not users.get(username="customer").is_staff
 
 
+@pytest.mark.long(30)
 @pytest.mark.django_db
 def test_api_me_reports_each_demo_login_s_roles_over_token_auth():
     call_command("load_demo_data")  # once: loading the demo takes seconds

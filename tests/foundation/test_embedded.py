@@ -76,8 +76,20 @@ def test_two_folders_get_separate_servers(services_dir, tmp_path, settings):
 def test_test_runs_use_their_own_services_folder():
     chosen = os.environ.get("HELPDESK_SERVICES_DIR")
     expected = Path(chosen).resolve() if chosen else embedded.BASE_DIR / ".data" / "test"
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # each of a parallel session's processes has its own servers
+        expected = expected.with_name(f"{expected.name}-{worker}")
     assert embedded.default_services_dir() == expected
     assert embedded.default_services_dir() != embedded.BASE_DIR / ".data" / "dev"
+
+
+def test_each_parallel_test_process_gets_its_own_folder_and_children_keep_theirs(monkeypatch):
+    monkeypatch.setenv("HELPDESK_SERVICES_DIR", "/srv/helpdesk/test")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    assert embedded.default_services_dir() == Path("/srv/helpdesk/test-gw1")
+    # A server a test starts (no pytest marker) uses the folder it is given.
+    monkeypatch.delenv("PYTEST_VERSION")
+    assert embedded.default_services_dir() == Path("/srv/helpdesk/test")
 
 
 @pytest.mark.slow

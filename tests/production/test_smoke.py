@@ -141,6 +141,7 @@ def _admin_pages() -> list[tuple[str, str]]:
     return pages
 
 
+@pytest.mark.long(120)
 def test_every_page_of_every_role_in_production(browser, collected_static, demo):
     assert collected_static.result.returncode == 0, collected_static.result.stderr
     from feedback.models import FeatureRequest

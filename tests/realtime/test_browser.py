@@ -96,6 +96,7 @@ def test_the_feed_shows_a_new_ticket_without_a_reload(browser, live_asgi, custom
     column.get_by_text("Checkout is down").wait_for()
 
 
+@pytest.mark.long(30)
 def test_chatting_with_the_ai_then_a_person_from_the_help_center(browser, live_asgi, kb, customer):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     browser_login(page, live_asgi, customer.username)

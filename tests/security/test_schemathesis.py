@@ -361,6 +361,7 @@ def run_schemathesis(url: str, config, token: str | None) -> subprocess.Complete
     return subprocess.run(command, cwd=BASE_DIR, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.long(450)
 def test_every_role_gets_answers_that_keep_the_openapi_contract(api_server, world, tmp_path):
     url, server_log = api_server
     config = config_file(tmp_path, world["references"], world["parameters"])
