@@ -138,6 +138,20 @@ def _load_ticket(ticket_id: int):
         return None
 
 
+def _just_opened(ticket_id: int, kind: str, events: list):
+    """The ticket that ``ticket_open`` just wrote, as its created event holds it: nothing
+    has changed it since (its organization is loaded, a new ticket has no team)."""
+    from support.models import TicketEvent
+
+    if kind != "ticket_opened" or len(events) != 1:
+        return None
+    event = events[0]
+    if not TicketEvent.ticket.is_cached(event) or event.ticket_id != ticket_id:
+        return None
+    ticket = event.ticket
+    return ticket if ticket.team_id is None else None
+
+
 def tickets_by_id(ids) -> dict:
     """Tickets as rules see them, by id, in two queries (with their tags: the time-rule
     sweep's batches)."""
@@ -166,7 +180,7 @@ def on_ticket_activity(*, ticket_id: int, kind: str, events: list) -> None:
         rules = enabled_rules(t for t, _ in triggered)
         if not rules:
             return
-        ticket = _load_ticket(ticket_id)
+        ticket = _just_opened(ticket_id, kind, events) or _load_ticket(ticket_id)
         if ticket is None:
             return
         messages = _messages_for([e for t, e in triggered if t in MESSAGE_TRIGGERS.values()])

@@ -4,6 +4,7 @@ their transaction, so an event exists exactly when its change does."""
 from __future__ import annotations
 
 import contextvars
+import threading
 
 from core.roles import is_agent
 from support.models import Message, Ticket, TicketEvent
@@ -15,6 +16,16 @@ def actor_kind_of(user) -> str:
     if user is None:
         return TicketEvent.ActorKind.SYSTEM
     return TicketEvent.ActorKind.AGENT if is_agent(user) else TicketEvent.ActorKind.CUSTOMER
+
+
+# How many events this thread has written: a service compares it before and after
+# announcing its change to know whether a rule changed the ticket meanwhile.
+_count = threading.local()
+
+
+def written() -> int:
+    """Events written by this thread so far (only differences mean anything)."""
+    return getattr(_count, "value", 0)
 
 
 # The events written and not yet announced, by ticket id: support.side_effects announces
@@ -55,6 +66,7 @@ def _write(
         metadata=metadata or {},
         is_internal=is_internal,
     )
+    _count.value = written() + 1
     pending = _unannounced.get()
     if pending is None:
         pending = {}

@@ -194,10 +194,12 @@ SLA_FIELDS = sla.CLOCK_FIELDS
 def _sla_context(ticket: Ticket, priority: str | None = None) -> sla.Clock:
     """The ticket's clock rules: its policy's business hours and targets (for
     ``priority``), and the at-risk window."""
-    policy = sla.policy_for_organization(ticket.organization if ticket.organization_id else None)
+    priority = priority or ticket.priority
+    organization = ticket.organization if ticket.organization_id else None
+    policy = sla.policy_for_organization(organization, priority=priority)
     return sla.Clock(
         hours=sla.calendar_for_policy(policy),
-        targets=sla.targets_for(policy, priority or ticket.priority),
+        targets=sla.targets_for(policy, priority),
         window=timedelta(hours=settings.HELPDESK_SLA_AT_RISK_HOURS),
     )
 
@@ -377,10 +379,13 @@ def ticket_open(
     events.ticket_created_event(
         ticket=ticket, actor=requester, actor_kind=events.TicketEvent.ActorKind.CUSTOMER
     )
+    written = events.written()
     after_commit("ticket_opened", ticket_id=ticket.pk)
-    # Rules may have changed it already (routed, escalated): answer with what is stored,
-    # keeping the requester and organization loaded above when they are still its own
-    # (the doors answer with them; refresh_from_db drops them).
+    if events.written() == written:
+        return ticket  # no rule changed it (every change writes its audit event)
+    # Rules changed it already (routed, escalated): answer with what is stored, keeping
+    # the requester and organization loaded above when they are still its own (the
+    # doors answer with them; refresh_from_db drops them).
     ticket.refresh_from_db()
     if ticket.requester_id == requester.pk:
         ticket.requester = requester

@@ -14,6 +14,26 @@ from tests.factories import AgentFactory, SavedReplyFactory, TeamFactory
 
 @pytest.mark.django_db
 class TestOpen:
+    def test_opening_reads_policy_and_target_together_and_answers_what_rules_did(
+        self, customer, django_assert_max_num_queries
+    ):
+        services.ticket_open(requester=customer, subject="First", description="Loads the rules.")
+        # Profile, number, SLA policy with its target, ticket, message, event, the rules'
+        # version, the analysis owed (and the savepoint around them): the rules read the
+        # ticket just written, and it is read back only when a rule changed it.
+        with django_assert_max_num_queries(10):
+            quiet = services.ticket_open(
+                requester=customer, subject="Export", description="Where is the export?"
+            )
+        escalated = services.ticket_open(
+            requester=customer, subject="Refund", description="Please refund me."
+        )
+
+        assert quiet.status == "new"
+        # The default always-escalate rule fired inside the open: the answer says so.
+        assert escalated.status == Ticket.objects.get(pk=escalated.pk).status == "escalated"
+        assert escalated.requester == customer
+
     def test_opening_records_everything_a_ticket_needs(self, customer, org_a):
         ticket = services.ticket_open(
             requester=customer,
