@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import CharField, OuterRef, Q, Subquery, Value
 
 from support.models import OPEN_STATUSES, SlaPolicy, SlaTarget, TicketStatus, valid_time_zone
 
@@ -274,6 +274,7 @@ def policy_for_organization(organization, *, priority: str | None = None):
                 for name in TARGET_NAMES
             },
             _target_found=Subquery(target.values("priority")[:1]),
+            _target_priority=Value(priority, output_field=CharField()),
         )
     if organization is not None:
         if organization.sla_policy_id is not None:
@@ -311,7 +312,8 @@ def targets_for(policy, priority: str) -> Targets:
     if policy is None:
         hours = timedelta(hours=DEFAULT_SLA_HOURS[priority])
         return Targets(hours, hours, hours)
-    if hasattr(policy, "_target_found"):  # read with the policy (policy_for_organization)
+    # Read with the policy for this priority (policy_for_organization)?
+    if getattr(policy, "_target_priority", None) == priority:
         if policy._target_found == priority:
             minutes = [getattr(policy, f"_target_{name}") for name in TARGET_NAMES]
             return Targets(*(timedelta(minutes=m) for m in minutes))
