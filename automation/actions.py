@@ -244,6 +244,9 @@ def _escalate(ticket, args, rule) -> str:
     from support.services import ticket_escalate
 
     topic = args.get("topic", "")
+    if type(ticket).objects.filter(pk=ticket.pk, status="escalated").exists():
+        # Already with people (another rule of the same run escalated it): once is enough.
+        return "already escalated"
     # A customer asking for a person is their request, not the desk's policy.
     kind = Escalation.Kind.CUSTOMER_REQUESTED if topic == "human" else Escalation.Kind.POLICY
     ticket_escalate(
@@ -294,7 +297,10 @@ def _status_choices():
 def _topic_choices():
     from support.ai.triage import POLICY_RULES
 
-    return [(topic, why) for topic, why, _ in POLICY_RULES]
+    topics: dict[str, str] = {}
+    for topic, why, *_ in POLICY_RULES:  # one choice per topic (billing has two rules)
+        topics[topic] = f"{topics[topic]}, {why}" if topic in topics else why
+    return list(topics.items())
 
 
 _TEAM = Arg("team", "Team", "id", model="support.Team")

@@ -24,14 +24,14 @@ organization        is, is_not, in, not_in                 an organization id, o
 team                is, is_not, in, not_in                 a team id, or "none"
 assignee            is, is_not, in, not_in                 a user id, or "none"
 requester_email     is, is_not, contains, not_contains,    text (case-insensitive)
-                    matches
+                    matches, not_matches
 requester_domain    is, is_not, in, not_in                 a domain such as ``example.com``
-subject             contains, not_contains, matches, is,   text
-                    is_not
-text                contains, not_contains, matches        subject + description + the
-                                                           triggering message's body
-message             contains, not_contains, matches        the triggering message's body
-                                                           alone (empty without one)
+subject             contains, not_contains, matches,       text
+                    not_matches, is, is_not
+text                contains, not_contains, matches,       subject + description + the
+                    not_matches                            triggering message's body
+message             contains, not_contains, matches,       the triggering message's body
+                    not_matches                            alone (empty without one)
 sender_kind         is, is_not, in, not_in                 customer, agent, ai, system (the
                                                            triggering message's author)
 sentiment           lt, lte, gt, gte, eq, is_empty         -1 … 1 (triage's reading)
@@ -50,9 +50,9 @@ custom_field        is, is_not, in, not_in                 ``key=value`` of a ch
                                                            multiple choice holds each option
 ==================  =====================================  ======================================
 
-``matches`` takes a regular expression (Python syntax, searched case-insensitively, at most
-:data:`MAX_PATTERN` characters); ``contains`` is case-insensitive too. ``is_empty`` takes
-``true`` or ``false``.
+``matches`` / ``not_matches`` take a regular expression (Python syntax, searched
+case-insensitively, at most :data:`MAX_PATTERN` characters); ``contains`` is
+case-insensitive too. ``is_empty`` takes ``true`` or ``false``.
 
 API: :func:`validate` (returns the document normalised, raises
 :class:`core.errors.DomainError` with ``field="conditions"``), :func:`facts_for` (what is
@@ -88,7 +88,7 @@ NONE = "none"
 
 CHOICE_OPS = ("is", "is_not", "in", "not_in")
 CHANGE_OPS = ("changed_from", "changed_to")
-TEXT_OPS = ("contains", "not_contains", "matches", "is", "is_not")
+TEXT_OPS = ("contains", "not_contains", "matches", "not_matches", "is", "is_not")
 NUMBER_OPS = ("lt", "lte", "gt", "gte", "eq", "is_empty")
 
 OPERATOR_LABELS = {
@@ -101,6 +101,7 @@ OPERATOR_LABELS = {
     "contains": "contains",
     "not_contains": "does not contain",
     "matches": "matches the pattern",
+    "not_matches": "does not match the pattern",
     "lt": "is less than",
     "lte": "is at most",
     "gt": "is greater than",
@@ -366,7 +367,7 @@ FIELDS: dict[str, Field] = {
             "Requester email",
             "text",
             lambda f: f.requester_email,
-            ("is", "is_not", "contains", "not_contains", "matches"),
+            ("is", "is_not", "contains", "not_contains", "matches", "not_matches"),
         ),
         Field(
             "requester_domain",
@@ -381,14 +382,14 @@ FIELDS: dict[str, Field] = {
             "Subject, description or message",
             "text",
             lambda f: f.text,
-            ("contains", "not_contains", "matches"),
+            ("contains", "not_contains", "matches", "not_matches"),
         ),
         Field(
             "message",
             "The triggering message",
             "text",
             lambda f: f.message.body if f.message is not None else "",
-            ("contains", "not_contains", "matches"),
+            ("contains", "not_contains", "matches", "not_matches"),
         ),
         Field(
             "sender_kind",
@@ -527,7 +528,7 @@ def _check_condition(item: dict, where: str) -> dict:
         if len(value) > 100:
             _fail(f"{where}: at most 100 values.")
         value = [_check_scalar(spec, v, where) for v in value]
-    elif operator == "matches":
+    elif operator in ("matches", "not_matches"):
         if not isinstance(value, str) or not value:
             _fail(f"{where}: give a regular expression.")
         if len(value) > MAX_PATTERN:
@@ -638,6 +639,8 @@ def _holds(item: dict, facts: Facts) -> bool:
         return expected.lower() not in (actual or "").lower()
     if operator == "matches":
         return compiled(expected).search(actual or "") is not None
+    if operator == "not_matches":
+        return compiled(expected).search(actual or "") is None
     if operator == "is_empty":
         return (actual is None) == expected
     if actual is None:  # an unknown number satisfies no comparison

@@ -73,6 +73,9 @@ class Scope:
 
     include_beta: bool = False
     category_ids: tuple[int, ...] | None = None
+    #: Articles left out whatever else holds (``evaluate_agent --unanswerable``: the
+    #: answer is not in the help center).
+    exclude_article_ids: tuple[int, ...] = ()
 
     @classmethod
     def for_user(cls, user, *, category: Category | None = None) -> Scope:
@@ -88,6 +91,9 @@ class Scope:
         if self.category_ids is not None:
             clauses.append(f"{alias}.category_id = ANY(%s)")
             params.append(list(self.category_ids))
+        if self.exclude_article_ids:
+            clauses.append(f"NOT ({alias}.id = ANY(%s))")
+            params.append(list(self.exclude_article_ids))
         return " AND ".join(clauses), params
 
 

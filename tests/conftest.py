@@ -45,6 +45,7 @@ MIGRATION_DATA = [
     ("support.migrations.0003_event_log_append_only_and_defaults", "seed"),
     ("support.migrations.0017_sla_targets_from_hours", "forwards"),
     ("automation.migrations.0004_default_rules", "ship"),
+    ("automation.migrations.0005_policy_refund_questions", "split"),
 ]
 
 

@@ -5,6 +5,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from support.management.commands.evaluate_agent import KEYS
 from support.models import Ticket
 
 CORPUS = [
@@ -102,26 +103,39 @@ def test_retrieval_figures_on_imported_articles(tmp_path, capsys, local_provider
     )
 
     figures = last_json(capsys)
-    assert set(figures) == {
-        "n",
-        "ticket_type_accuracy",
-        "ticket_type_macro_f1",
-        "escalation_precision",
-        "escalation_recall",
-        "recall_at_1",
-        "recall_at_5",
-        "recall_at_10",
-        "mrr",
-        "auto_resolved_share",
-        "mean_cost_usd",
-        "latency_p50_ms",
-        "latency_p95_ms",
-    }
-    assert figures["n"] == 3
+    assert set(figures) == set(KEYS)
+    assert figures["n"] == 3 and figures["mode"] == "answerable"
     assert figures["recall_at_1"] == figures["recall_at_5"] == figures["mrr"] == 1.0
     assert figures["ticket_type_accuracy"] is None and figures["escalation_recall"] is None
+    assert figures["needs_person_recall"] is None and figures["policy_fired_share"] is None
+    # Measured on the answers: what was resolved cites the article that answers it.
+    assert figures["resolution_coverage"] == figures["auto_resolved_share"] > 0
+    assert figures["resolution_precision"] == 1.0
     assert figures["mean_cost_usd"] == 0.0 and figures["latency_p50_ms"] > 0
     assert not Ticket.objects.exists()
+
+    # The same questions with their own articles out of the search: nothing to resolve from.
+    call_command(
+        "evaluate_agent",
+        str(write(tmp_path, "q.jsonl", QUESTIONS)),
+        "--category",
+        "eval",
+        "--unanswerable",
+        "--json",
+        verbosity=0,
+    )
+    unanswerable = last_json(capsys)
+    assert unanswerable["mode"] == "unanswerable"
+    assert unanswerable["resolution_coverage"] == 0.0
+    assert unanswerable["resolution_precision"] is None
+    assert unanswerable["recall_at_1"] is None  # retrieval is not measured without the answer
+    with pytest.raises(CommandError, match="relevant_article_ids"):
+        call_command(
+            "evaluate_agent",
+            str(write(tmp_path, "t.jsonl", TRIAGE)),
+            "--unanswerable",
+            verbosity=0,
+        )
 
 
 @pytest.mark.django_db
@@ -137,6 +151,11 @@ def test_triage_figures_learn_from_examples_but_never_from_the_question(
     assert figures["ticket_type_accuracy"] == 1.0
     assert figures["escalation_recall"] == 1.0 and figures["escalation_precision"] == 1.0
     assert figures["recall_at_1"] is None
+    # Reported apart: "money back" trips the always-escalate policy (one of the two that
+    # need a person); the neighbours' vote finds both.
+    assert figures["policy_fired_share"] == 0.25
+    assert (figures["policy_precision"], figures["policy_recall"]) == (1.0, 0.5)
+    assert (figures["needs_person_precision"], figures["needs_person_recall"]) == (1.0, 1.0)
 
 
 @pytest.mark.django_db

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -22,14 +23,28 @@ from support.ai.triage import ExampleIndex
 
 KEYS = [
     "n",
+    "mode",
     "ticket_type_accuracy",
     "ticket_type_macro_f1",
+    # Who needs a person, against the needs_human labels: the learned judgement (the
+    # neighbours' vote), the always-escalate policy apart, and their union (what the
+    # agent hands to people because of the request itself).
+    "needs_person_precision",
+    "needs_person_recall",
+    "policy_fired_share",
+    "policy_precision",
+    "policy_recall",
     "escalation_precision",
     "escalation_recall",
     "recall_at_1",
     "recall_at_5",
     "recall_at_10",
     "mrr",
+    # On questions with relevant articles: the share the agent resolved, and the share of
+    # those resolutions that cite a relevant article. With --unanswerable every resolution
+    # is wrong: resolution_coverage is then the share resolved without the answer.
+    "resolution_coverage",
+    "resolution_precision",
     "auto_resolved_share",
     "mean_cost_usd",
     "latency_p50_ms",
@@ -82,6 +97,24 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+def precision(pairs: list[tuple[bool, bool]]) -> float | None:
+    """Of the (gold, predicted) pairs predicted true, the share that are; 0.0 when none is
+    predicted, None without pairs."""
+    if not pairs:
+        return None
+    predicted = [gold for gold, pred in pairs if pred]
+    return round(sum(predicted) / len(predicted), 4) if predicted else 0.0
+
+
+def recall(pairs: list[tuple[bool, bool]]) -> float | None:
+    """Of the (gold, predicted) pairs that are true, the share predicted; 0.0 when none is
+    true, None without pairs."""
+    if not pairs:
+        return None
+    actual = [pred for gold, pred in pairs if gold]
+    return round(sum(actual) / len(actual), 4) if actual else 0.0
+
+
 def macro_f1(pairs: list[tuple[str, str]]) -> float:
     labels = sorted({gold for gold, _ in pairs})
     scores = []
@@ -100,10 +133,12 @@ class Command(BaseCommand):
         "Run triage, retrieval and routing on labelled questions (JSONL or CSV: text or "
         "query; optional ticket_type, needs_human, relevant_article_ids matched against "
         "imported articles' external ids) and print accuracy, macro-F1, escalation "
-        "precision/recall (the agent judged the request to be for people: always-escalate "
-        "rules or labelled neighbours; escalations because the help center has no answer "
-        "show in the auto-resolved share instead), recall@k, MRR, auto-resolved share, "
-        "cost and latency. Writes nothing."
+        "precision/recall of needs-a-person (the learned judgement of the labelled "
+        "neighbours, the always-escalate policy apart, and their union; escalations because "
+        "the help center has no answer are not counted there), recall@k, MRR, resolution "
+        "coverage and precision (a relevant article cited), auto-resolved share, cost and "
+        "latency. --unanswerable removes each question's relevant articles from its search "
+        "and reports the share still resolved. Writes nothing."
     )
 
     def add_arguments(self, parser):
@@ -117,6 +152,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--category", help="search only this category (slug) and below")
         parser.add_argument("--limit", type=int, help="only the first N questions")
+        parser.add_argument(
+            "--unanswerable",
+            action="store_true",
+            help="leave each question's relevant articles out of its search: what is still "
+            "resolved is resolved wrongly",
+        )
         parser.add_argument("--json", action="store_true", help="end with one JSON line")
 
     def handle(
@@ -128,6 +169,7 @@ class Command(BaseCommand):
         category=None,
         limit=None,
         json: bool = False,
+        unanswerable: bool = False,
         **options,
     ):
         rows = read_rows(file)[:limit] if limit else read_rows(file)
@@ -151,15 +193,24 @@ class Command(BaseCommand):
                 raise CommandError(f"No category {category!r}.")
             scope = Scope(include_beta=True, category_ids=tuple(category_subtree_ids(root)))
         external = dict(Article.objects.exclude(external_id=None).values_list("pk", "external_id"))
+        by_external: dict[str, list[int]] = {}
+        for pk, external_id in external.items():
+            by_external.setdefault(external_id, []).append(pk)
+        if unanswerable and not any(row["relevant"] for row in rows):
+            raise CommandError("--unanswerable needs questions with relevant_article_ids.")
 
         type_pairs, escalations, ranks, latencies = [], [], [], []
-        resolved, costs = 0, []
+        resolved, costs, answers = 0, [], []
         for row in tqdm(rows, desc=f"evaluating ({llm.name})", unit="q", disable=quiet):
             started = time.perf_counter()
+            question_scope = scope
+            if unanswerable and row["relevant"]:
+                gold = tuple(pk for r in row["relevant"] for pk in by_external.get(r, ()))
+                question_scope = dataclasses.replace(scope, exclude_article_ids=gold)
             result = planner.plan(
                 question=row["text"],
                 provider=llm,
-                scope=scope,
+                scope=question_scope,
                 examples=index,
                 exclude_example_id=row["id"],
                 embed_provider=embeddings,
@@ -171,27 +222,40 @@ class Command(BaseCommand):
             if row["ticket_type"]:
                 type_pairs.append((row["ticket_type"], result.triage.ticket_type))
             if row["needs_human"] is not None:
-                escalations.append((bool(row["needs_human"]), result.request_needs_human))
+                escalations.append(
+                    (
+                        bool(row["needs_human"]),
+                        result.triage.needs_human,
+                        bool(result.triage.policy),
+                    )
+                )
             if row["relevant"] is not None:
+                relevant = set(row["relevant"])
                 ids = [external.get(r.article.pk) for r in result.results]
-                hit = next((i for i, x in enumerate(ids) if x in set(row["relevant"])), None)
-                ranks.append(hit)
+                if not unanswerable:
+                    ranks.append(next((i for i, x in enumerate(ids) if x in relevant), None))
+                cited = {external.get(pk) for pk in result.cited}
+                answers.append((result.decision == planner.RESOLVE, bool(cited & relevant)))
             resolved += result.decision == planner.RESOLVE
 
         figures = self._figures(
-            len(rows), type_pairs, escalations, ranks, latencies, resolved, costs
+            len(rows), type_pairs, escalations, ranks, latencies, resolved, costs, answers
         )
+        figures["mode"] = "unanswerable" if unanswerable else "answerable"
         self._print(figures, file, llm, type_pairs)
         if json:
             self.stdout.write(__import__("json").dumps(figures))
 
-    def _figures(self, n, type_pairs, escalations, ranks, latencies, resolved, costs) -> dict:
+    def _figures(
+        self, n, type_pairs, escalations, ranks, latencies, resolved, costs, answers
+    ) -> dict:
         def share(k):
             return sum(1 for r in ranks if r is not None and r < k) / len(ranks)
 
-        tp = sum(1 for gold, pred in escalations if gold and pred)
-        predicted = sum(1 for _, pred in escalations if pred)
-        actual = sum(1 for gold, _ in escalations if gold)
+        learned = [(gold, by_vote) for gold, by_vote, _ in escalations]
+        policy = [(gold, by_policy) for gold, _, by_policy in escalations]
+        union = [(gold, by_vote or by_policy) for gold, by_vote, by_policy in escalations]
+        resolutions = [right for done, right in answers if done]
         return {
             "n": n,
             "ticket_type_accuracy": (
@@ -200,16 +264,15 @@ class Command(BaseCommand):
                 else None
             ),
             "ticket_type_macro_f1": round(macro_f1(type_pairs), 4) if type_pairs else None,
-            "escalation_precision": (
-                round(tp / predicted, 4)
-                if escalations and predicted
-                else (None if not escalations else 0.0)
+            "needs_person_precision": precision(learned),
+            "needs_person_recall": recall(learned),
+            "policy_fired_share": (
+                round(sum(p for _, p in policy) / len(policy), 4) if policy else None
             ),
-            "escalation_recall": (
-                round(tp / actual, 4)
-                if escalations and actual
-                else (None if not escalations else 0.0)
-            ),
+            "policy_precision": precision(policy),
+            "policy_recall": recall(policy),
+            "escalation_precision": precision(union),
+            "escalation_recall": recall(union),
             "recall_at_1": round(share(1), 4) if ranks else None,
             "recall_at_5": round(share(5), 4) if ranks else None,
             "recall_at_10": round(share(10), 4) if ranks else None,
@@ -217,6 +280,10 @@ class Command(BaseCommand):
                 round(sum(1 / (r + 1) for r in ranks if r is not None) / len(ranks), 4)
                 if ranks
                 else None
+            ),
+            "resolution_coverage": (round(len(resolutions) / len(answers), 4) if answers else None),
+            "resolution_precision": (
+                round(sum(resolutions) / len(resolutions), 4) if resolutions else None
             ),
             "auto_resolved_share": round(resolved / n, 4) if n else None,
             "mean_cost_usd": (float(sum(costs, Decimal(0)) / len(costs)) if costs else None),
