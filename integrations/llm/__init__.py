@@ -8,6 +8,9 @@ backoff and jitter on rate limits (honouring ``retry-after``) and 5xx are the of
 SDKs' own; what still fails raises ``LLMUnavailable``; unusable output ``LLMBadOutput``.
 ``complete(…, on_partial=callback)`` streams instead (Anthropic and OpenAI SDK streaming;
 ``local`` answers in one piece) and calls back with the result parsed so far.
+``run_tools(…, tools=…, execute=…)`` lets the model call the caller's tools for a bounded
+number of requests before it must return the structured result (``ToolRun``); ``local``
+runs the calls the caller's plan prescribes.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from integrations.llm.base import (
     LLMUnavailable,
     Message,
     PartialCallback,
+    Tool,
+    ToolCall,
+    ToolRun,
 )
 from integrations.llm.pricing import cost_usd
 
@@ -33,6 +39,9 @@ __all__ = [
     "LLMUnavailable",
     "Message",
     "PartialCallback",
+    "Tool",
+    "ToolCall",
+    "ToolRun",
     "cost_usd",
     "get_provider",
 ]

@@ -2,12 +2,22 @@
 input of a tool the model is made to call (``tool_choice`` forces it).
 
 Streamed (``messages.stream``), the tool's input arrives as ``input_json_delta`` pieces of
-JSON text; each one is parsed with what came before and handed to ``on_partial``."""
+JSON text; each one is parsed with what came before and handed to ``on_partial``.
+
+Tool use (``run_tools``): the assistant's turn goes back as returned (its ``text`` and
+``tool_use`` blocks), followed by one user turn holding a ``tool_result`` block per call."""
 
 from __future__ import annotations
 
-from integrations.llm.base import Completion, LLMBadOutput, check_shape, parse_partial
-from integrations.llm.remote import RemoteProvider
+from integrations.llm.base import (
+    Completion,
+    LLMBadOutput,
+    ToolCall,
+    check_shape,
+    parse_partial,
+    result_text,
+)
+from integrations.llm.remote import RemoteProvider, ToolTurn
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
 
@@ -92,3 +102,54 @@ class AnthropicProvider(RemoteProvider):
             input_tokens=response.usage.input_tokens,
             output_tokens=response.usage.output_tokens,
         )
+
+    # ---- tool use -----------------------------------------------------------------------
+
+    def _tool_conversation(self, messages):
+        return [{"role": m.role, "content": m.content} for m in messages]
+
+    def _tool_turn(self, *, system, conversation, tools, force, max_tokens) -> ToolTurn:
+        response = self.client.messages.create(
+            model=self.model,
+            max_tokens=max_tokens,
+            system=system,
+            messages=conversation,
+            tools=[
+                {"name": t.name, "description": t.description, "input_schema": t.input_schema}
+                for t in tools
+            ],
+            tool_choice={"type": "tool", "name": force} if force else {"type": "any"},
+        )
+        blocks = [
+            block.model_dump(mode="json", exclude_none=True)
+            for block in response.content
+            if not (block.type == "text" and not block.text)  # the API refuses empty text
+        ]
+        return ToolTurn(
+            calls=[
+                ToolCall(id=b.id, name=b.name, arguments=dict(b.input))
+                for b in response.content
+                if b.type == "tool_use"
+            ],
+            message={"role": "assistant", "content": blocks},
+            model=response.model,
+            input_tokens=response.usage.input_tokens,
+            output_tokens=response.usage.output_tokens,
+        )
+
+    def _tool_results(self, turn, results):
+        return [
+            turn.message,
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": call.id,
+                        "content": record["error"] if "error" in record else result_text(record),
+                        "is_error": "error" in record,
+                    }
+                    for call, record in results
+                ],
+            },
+        ]

@@ -16,6 +16,17 @@ It decides nothing of its own: the caller passes, in ``context``,
 
 Missing values mean: no strength (0.0), every passage usable, never confident.
 
+With ``language`` = ``{customer, customer_name}`` (the customer's language) and passages
+that carry their own (``language``, ``language_name``), an answer from a passage in
+another language says so in its first line (and in its reasoning), so the customer knows
+why it is not in their language.
+
+Tool use (``run_tools``): no model chooses the calls; the caller's planner prescribes them
+in ``context["tool_plan"]`` (``[{name, arguments}]``) and they run in order through the
+caller's ``execute``. Passages a ``search_knowledge_base`` call returns
+(``{"passages": [...]}``, shaped as ``context["passages"]``) join the context's, then the
+answer is made as ``complete`` makes it.
+
 For the agents' copilot it writes an extractive summary (``copilot_summary``) and a reply
 from the best passage (``copilot_reply``); rewriting and translating need a language
 model, so ``copilot_rewrite`` and ``copilot_translation`` raise ``LLMError`` saying so.
@@ -25,10 +36,23 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
-from integrations.llm.base import Completion, LLMError, Message, PartialCallback, check_shape
+from integrations.llm.base import (
+    Completion,
+    LLMError,
+    Message,
+    PartialCallback,
+    Tool,
+    ToolCall,
+    ToolRun,
+    check_shape,
+    execute_call,
+)
 
 MODEL = "local-extractive"
+#: The tool whose results are passages the answer may come from.
+SEARCH_TOOL = "search_knowledge_base"
 
 #: What it answers, by schema name, and the method that does it.
 ANSWERS = {
@@ -75,6 +99,52 @@ class LocalProvider:
             latency_ms=round((time.perf_counter() - started) * 1000),
         )
 
+    def run_tools(
+        self,
+        *,
+        system: str,
+        messages: list[Message],
+        tools: list[Tool],
+        execute: Callable[[ToolCall], dict],
+        schema: dict,
+        schema_name: str,
+        context: dict | None = None,
+        max_steps: int = 4,
+        max_tokens: int = 1024,
+    ) -> ToolRun:
+        """Run the prescribed calls (``context["tool_plan"]``), then answer. Deterministic:
+        call ids ``local-1``, ``local-2``…, the step of a call is its place in the plan, and
+        a failing call is recorded like the remote providers record it, then skipped."""
+        started = time.perf_counter()
+        context = dict(context or {})
+        known = {tool.name for tool in tools}
+        records: list[dict] = []
+        for index, planned in enumerate(context.get("tool_plan") or [], start=1):
+            call = ToolCall(
+                id=f"local-{index}",
+                name=planned["name"],
+                arguments=dict(planned.get("arguments") or {}),
+            )
+            record = execute_call(call, step=index, execute=execute, known=known)
+            records.append(record)
+            found = record["result"] if call.name == SEARCH_TOOL else None
+            if isinstance(found, dict) and isinstance(found.get("passages"), list):
+                context["passages"] = _merge_passages(
+                    context.get("passages", []), found["passages"]
+                )
+        completion = self.complete(
+            system=system,
+            messages=messages,
+            schema=schema,
+            schema_name=schema_name,
+            context=context,
+            max_tokens=max_tokens,
+        )
+        completion.latency_ms = round((time.perf_counter() - started) * 1000)
+        return ToolRun(
+            completion=completion, calls=records, steps=len(records) + 1, stopped="answered"
+        )
+
     def _answer(self, context: dict) -> dict:
         passages = sorted(context.get("passages", []), key=lambda p: -p["similarity"])
         triage = context.get("triage", {})
@@ -112,6 +182,12 @@ class LocalProvider:
             answer += "\n\n" + second["text"].split("\n\n", 1)[-1].strip()
         if best.get("url"):
             answer += f"\n\nThe full article: {best['url']}"
+        reasoning = f"Best match “{best['title']}” (similarity {best['similarity']:.2f})."
+        other_language = _other_language(best, context.get("language") or {})
+        if other_language:
+            note, why = other_language
+            answer = f"{note}\n\n{answer}"
+            reasoning += f" {why}"
         strength = float(best.get("strength", 0.0))
         runner_up = next((p for p in passages[1:] if p["article_id"] != best["article_id"]), None)
         if runner_up is not None and best["similarity"] - runner_up["similarity"] < 0.02:
@@ -126,7 +202,7 @@ class LocalProvider:
             "clarifying_question": ""
             if strength >= thresholds.get("confident_at", float("inf"))
             else "Does this solve it? If not, tell us what you see and we'll take it from here.",
-            "reasoning": f"Best match “{best['title']}” (similarity {best['similarity']:.2f}).",
+            "reasoning": reasoning,
         }
 
     # ---- the agents' copilot ------------------------------------------------------------
@@ -181,6 +257,44 @@ class LocalProvider:
             reply += f"\n\nThe full article: {best['url']}"
         reply += "\n\nDoes this solve it? If not, tell us what you see."
         return {"reply": reply, "cited_article_ids": [best["article_id"]]}
+
+
+def _merge_passages(passages: list[dict], found: list[dict]) -> list[dict]:
+    """The context's passages with those a search found: one passage per article the
+    search returned, the one with the highest similarity of both lists."""
+    best: dict = {}
+    for passage in found:
+        article = passage["article_id"]
+        if article not in best or passage["similarity"] > best[article]["similarity"]:
+            best[article] = passage
+    kept = []
+    for passage in passages:
+        article = passage["article_id"]
+        if article not in best:
+            kept.append(passage)
+        elif passage["similarity"] >= best[article]["similarity"]:
+            best[article] = passage
+    return kept + list(best.values())
+
+
+def _other_language(passage: dict, language: dict) -> tuple[str, str] | None:
+    """The note (first line of the answer) and the reasoning sentence when ``passage`` is
+    not in the customer's language; None when it is, or when either is unknown."""
+    theirs, ours = language.get("customer"), passage.get("language")
+    if not theirs or not ours or _primary(theirs) == _primary(ours):
+        return None
+    theirs_name = language.get("customer_name") or theirs
+    ours_name = passage.get("language_name") or ours
+    note = (
+        f"(This answer comes from our {ours_name} help center; "
+        f"it is not available in {theirs_name} yet.)"
+    )
+    why = f"The article is in {ours_name}; the customer writes in {theirs_name}."
+    return note, why
+
+
+def _primary(code: str) -> str:
+    return code.split("-")[0].split("_")[0].lower()  # "en-US" is English
 
 
 def _sentences(text: str, count: int, limit: int = 300) -> str:

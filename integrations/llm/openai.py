@@ -3,14 +3,25 @@ as ``response_format``).
 
 Streamed (``stream=True``), the JSON arrives as ``chat.completion.chunk`` content deltas,
 parsed with what came before and handed to ``on_partial``; the last chunk carries the
-token usage (``stream_options.include_usage``)."""
+token usage (``stream_options.include_usage``).
+
+Tool use (``run_tools``): function tools, ``strict`` where the schema allows it; the
+assistant message goes back with its ``tool_calls``, then one ``tool`` message per call
+(an error as ``{"error": …}``)."""
 
 from __future__ import annotations
 
 import json
 
-from integrations.llm.base import Completion, LLMBadOutput, check_shape, parse_partial
-from integrations.llm.remote import RemoteProvider
+from integrations.llm.base import (
+    Completion,
+    LLMBadOutput,
+    ToolCall,
+    check_shape,
+    parse_partial,
+    result_text,
+)
+from integrations.llm.remote import RemoteProvider, ToolTurn
 
 DEFAULT_MODEL = "gpt-4o-mini"
 
@@ -107,3 +118,105 @@ class OpenAIProvider(RemoteProvider):
             input_tokens=usage.prompt_tokens if usage else 0,
             output_tokens=usage.completion_tokens if usage else 0,
         )
+
+    # ---- tool use -----------------------------------------------------------------------
+
+    def _tool_conversation(self, messages):
+        return [{"role": m.role, "content": m.content} for m in messages]
+
+    def _tool_turn(self, *, system, conversation, tools, force, max_tokens) -> ToolTurn:
+        response = self.client.chat.completions.create(
+            model=self.model,
+            max_tokens=max_tokens,
+            messages=[{"role": "system", "content": system}, *conversation],
+            tools=[_function_tool(t) for t in tools],
+            tool_choice={"type": "function", "function": {"name": force}} if force else "required",
+        )
+        message = response.choices[0].message
+        calls, invalid, raw, sent = [], {}, {}, []
+        for tool_call in message.tool_calls or []:
+            if tool_call.type != "function":
+                continue  # only function tools are offered
+            name, text = tool_call.function.name, tool_call.function.arguments
+            sent.append(
+                {
+                    "id": tool_call.id,
+                    "type": "function",
+                    "function": {"name": name, "arguments": text},
+                }
+            )
+            raw[tool_call.id] = text
+            try:
+                arguments = json.loads(text or "{}")
+            except json.JSONDecodeError as exc:
+                arguments, invalid[tool_call.id] = {}, f"arguments are not JSON: {exc.msg}"
+            else:
+                if not isinstance(arguments, dict):
+                    arguments, invalid[tool_call.id] = {}, "arguments are not a JSON object"
+            calls.append(ToolCall(id=tool_call.id, name=name, arguments=arguments))
+        assistant = {"role": "assistant", "content": message.content}
+        if sent:
+            assistant["tool_calls"] = sent
+        usage = response.usage
+        return ToolTurn(
+            calls=calls,
+            message=assistant,
+            model=response.model,
+            input_tokens=usage.prompt_tokens if usage else 0,
+            output_tokens=usage.completion_tokens if usage else 0,
+            invalid=invalid,
+            raw=raw,
+        )
+
+    def _tool_results(self, turn, results):
+        return [
+            turn.message,
+            *(
+                {
+                    "role": "tool",
+                    "tool_call_id": call.id,
+                    "content": json.dumps({"error": record["error"]}, ensure_ascii=False)
+                    if "error" in record
+                    else result_text(record),
+                }
+                for call, record in results
+            ),
+        ]
+
+
+def _function_tool(tool) -> dict:
+    parameters = {key: value for key, value in tool.input_schema.items() if key != "description"}
+    return {
+        "type": "function",
+        "function": {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": parameters,
+            "strict": strict_allowed(parameters),
+        },
+    }
+
+
+def strict_allowed(schema) -> bool:
+    """Whether OpenAI's strict mode can take ``schema``: every object in it (nested ones
+    included) closes its properties (``additionalProperties: false``) and requires all of
+    them. Otherwise strict mode would reject the tool, so it is sent without."""
+    if isinstance(schema, list):
+        return all(strict_allowed(item) for item in schema)
+    if not isinstance(schema, dict):
+        return True
+    types = schema.get("type")
+    is_object = "object" in (types if isinstance(types, list) else [types])
+    properties = schema.get("properties") or {}
+    if is_object or "properties" in schema:
+        if schema.get("additionalProperties") is not False:
+            return False
+        if set(schema.get("required") or []) != set(properties):
+            return False
+    children = [
+        *properties.values(),
+        *(schema.get("$defs") or {}).values(),
+        *(schema.get("definitions") or {}).values(),
+        *(schema.get(key) for key in ("items", "anyOf", "oneOf", "allOf", "prefixItems")),
+    ]
+    return all(strict_allowed(child) for child in children if child is not None)
