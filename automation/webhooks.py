@@ -108,12 +108,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
-import socket
 import time
 import uuid
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
@@ -121,6 +118,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import DomainError
+from core.net import (  # shared with support's HTTP actions; kept importable from here
+    AddressRefused,  # noqa: F401
+    check_url_syntax,  # noqa: F401
+    resolve_public,
+)
 
 #: Kinds of ``ticket_activity`` that add a message worth a ``message.added``.
 MESSAGE_KINDS = {"public_reply", "customer_replied", "message_added"}
@@ -373,7 +375,7 @@ def envelope(*, delivery_id: uuid.UUID, event: str, data: dict) -> dict:
 
 
 # --------------------------------------------------------------------------------------
-# Signing and the address check
+# Signing (the address check is in core.net)
 # --------------------------------------------------------------------------------------
 
 
@@ -381,49 +383,6 @@ def sign(secret: str, timestamp: int | str, body: bytes) -> str:
     """``v1=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>``."""
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return "v1=" + digest.hexdigest()
-
-
-class AddressRefused(DomainError):
-    """The URL's host is (or resolves to) an address webhooks may not call."""
-
-
-def check_url_syntax(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of an http(s) URL, or a DomainError on field ``url``."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise DomainError(f"Not a valid URL: {exc}.", field="url") from exc
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise DomainError("Use an http:// or https:// URL with a host name.", field="url")
-    if parts.username or parts.password:
-        raise DomainError("Put no user name or password in the URL.", field="url")
-    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
-
-
-def resolve_public(url: str) -> list[str]:
-    """The addresses ``url``'s host resolves to, all of them public; refuses (field
-    ``url``) a host that does not resolve or has any private, loopback, link-local,
-    multicast or reserved address. With ``HELPDESK_WEBHOOKS_ALLOW_PRIVATE`` every address
-    passes."""
-    _scheme, host, port = check_url_syntax(url)
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise AddressRefused(f"The host {host} does not resolve.", field="url") from exc
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
-    if settings.HELPDESK_WEBHOOKS_ALLOW_PRIVATE:
-        return addresses
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if getattr(ip, "ipv4_mapped", None):
-            ip = ip.ipv4_mapped
-        if not ip.is_global or ip.is_multicast:
-            raise AddressRefused(
-                f"{host} resolves to {address}, a private or reserved address: refused.",
-                field="url",
-            )
-    return addresses
 
 
 # --------------------------------------------------------------------------------------

@@ -304,3 +304,31 @@ def linked_event(
             **(metadata or {}),
         },
     )
+
+
+def action_run_event(
+    *,
+    run,
+    kind: str,
+    actor=None,
+    actor_kind=None,
+    is_internal: bool = False,
+    metadata: dict | None = None,
+) -> TicketEvent:
+    """A step of an HTTP action on the ticket (``support.services.actions``): requested,
+    confirmed, declined, approved, rejected, done or failed. The action's title is the
+    new value; the run, the action's name and its status are in the metadata."""
+    return _write(
+        ticket=run.ticket,
+        kind=kind,
+        actor=actor,
+        actor_kind=actor_kind,
+        new=run.action.title,
+        metadata={
+            "run_id": run.pk,
+            "action": run.action.name,
+            "status": run.status,
+            **(metadata or {}),
+        },
+        is_internal=is_internal,
+    )

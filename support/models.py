@@ -7,6 +7,7 @@ action, checked against :data:`ALLOWED_TRANSITIONS`, with its :class:`TicketEven
 
 from __future__ import annotations
 
+import re
 from datetime import time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -907,6 +908,13 @@ class TicketEvent(models.Model):
         MERGED_INTO = "merged_into", "Merged into another ticket"
         SPLIT = "split", "Messages split off"
         SPLIT_FROM = "split_from", "Split off from another ticket"
+        ACTION_REQUESTED = "action_requested", "Action requested"
+        ACTION_CONFIRMED = "action_confirmed", "Action confirmed by the customer"
+        ACTION_DECLINED = "action_declined", "Action declined by the customer"
+        ACTION_APPROVED = "action_approved", "Action approved"
+        ACTION_REJECTED = "action_rejected", "Action rejected"
+        ACTION_SUCCEEDED = "action_succeeded", "Action done"
+        ACTION_FAILED = "action_failed", "Action failed"
 
     class ActorKind(models.TextChoices):
         CUSTOMER = "customer", "Customer"
@@ -1407,3 +1415,211 @@ class AnalysisTrace(models.Model):
 
     def __str__(self) -> str:
         return f"AI trace of {self.ticket_id}: {self.decision or self.outcome}"
+
+
+# ======================================================================================
+# HTTP actions the AI agent may call (support.services.actions)
+# ======================================================================================
+
+#: ``{name}`` in an action's URL template: the name of a parameter.
+URL_PLACEHOLDER = r"\{([A-Za-z_][A-Za-z0-9_]*)\}"
+
+
+def empty_parameters_schema() -> dict:
+    """The schema of an action that takes no arguments (a new action starts from it)."""
+    return {"type": "object", "properties": {}, "required": []}
+
+
+class HttpAction(models.Model):
+    """An HTTP call staff allow the AI agent to make on a ticket ("order status",
+    "refund an order"), offered to the model as the tool ``action_<name>`` (``-`` → ``_``)
+    with ``description`` and ``parameters_schema`` (a JSON Schema object).
+
+    An action that ``changes_data`` never runs when the AI asks: the customer confirms it
+    first and, when it ``requires_approval``, an agent then approves it (an
+    :class:`ActionRun` records each request). A read-only action runs at once and its
+    answer goes back to the model. ``url_template`` placeholders (``{order_id}``) are
+    required parameters, filled in URL-quoted; the other arguments go in the query string
+    (GET, DELETE) or a JSON body. The key is sent as ``Authorization: Bearer …`` from the
+    environment variable ``secret_env_var``: only its name is stored.
+    """
+
+    class Method(models.TextChoices):
+        GET = "GET", "GET"
+        POST = "POST", "POST"
+        PUT = "PUT", "PUT"
+        PATCH = "PATCH", "PATCH"
+        DELETE = "DELETE", "DELETE"
+
+    name = models.SlugField(
+        max_length=50,
+        unique=True,
+        help_text="The AI sees the tool as action_<name> (hyphens become underscores).",
+    )
+    title = models.CharField(max_length=100, help_text="Shown to customers: “Refund an order”.")
+    description = models.TextField(
+        help_text="What the AI reads to decide when to call it and what it does."
+    )
+    method = models.CharField(max_length=6, choices=Method.choices, default=Method.GET)
+    url_template = models.CharField(
+        "URL template",
+        max_length=500,
+        help_text="e.g. https://shop.example.com/api/orders/{order_id}/refund; each {name} "
+        "is a required parameter, filled in URL-quoted.",
+    )
+    parameters_schema = models.JSONField(
+        default=empty_parameters_schema,
+        blank=True,
+        help_text='JSON Schema of the arguments: {"type": "object", "properties": {…}, '
+        '"required": […]}.',
+    )
+    secret_env_var = models.CharField(
+        "key environment variable",
+        max_length=100,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^[A-Za-z_][A-Za-z0-9_]*$", "Write the name of an environment variable."
+            )
+        ],
+        help_text="Name of the environment variable whose value is sent as "
+        "“Authorization: Bearer …” (empty: none). The value is never stored.",
+    )
+    ticket_types = ArrayField(
+        models.CharField(max_length=20, choices=TicketType.choices),
+        default=list,
+        blank=True,
+        help_text="Ticket types it is offered on (none: every type).",
+    )
+    changes_data = models.BooleanField(
+        default=False,
+        help_text="It changes something (a refund, a cancellation): the customer confirms "
+        "before it runs.",
+    )
+    requires_approval = models.BooleanField(
+        default=False, help_text="After the customer confirmed, an agent approves it."
+    )
+    is_active = models.BooleanField(default=True)
+    timeout_seconds = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(60)]
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "HTTP action"
+
+    def __str__(self) -> str:
+        return self.title or self.name
+
+    @property
+    def tool_name(self) -> str:
+        """The tool's name as the model sees it: ``action_refund_order``."""
+        return f"action_{self.name.replace('-', '_')}"
+
+    def clean(self) -> None:
+        """The schema is a JSON Schema object, and every URL placeholder one of its
+        required parameters (``support.services.actions.http_action_check`` also checks
+        the schema itself and the URL)."""
+        schema = self.parameters_schema
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            raise ValidationError(
+                {"parameters_schema": 'Write a JSON Schema object: {"type": "object", …}.'}
+            )
+        properties = schema.get("properties")
+        if not isinstance(properties, dict):
+            raise ValidationError(
+                {
+                    "parameters_schema": "Name the parameters in “properties”, each with its "
+                    "schema ({} when there are none)."
+                }
+            )
+        required = schema.get("required", [])
+        if not isinstance(required, list):
+            raise ValidationError({"parameters_schema": "“required” must list parameter names."})
+        for name in re.findall(URL_PLACEHOLDER, self.url_template or ""):
+            if name not in properties or name not in required:
+                raise ValidationError(
+                    {
+                        "url_template": f"{{{name}}} must be a required parameter "
+                        "(in “properties” and “required” of the schema)."
+                    }
+                )
+
+
+class ActionRun(models.Model):
+    """One request of the AI to run an :class:`HttpAction` that changes data, on a
+    ticket, and what became of it.
+
+    ``awaiting_confirmation`` (the customer confirms or declines) → ``awaiting_approval``
+    when the action requires it (an agent approves or rejects) → ``queued`` (a task owed
+    through the outbox) → ``succeeded`` or ``failed``, with the answer's status and body
+    (bounded) or the error. :data:`ACTION_RUN_TRANSITIONS` lists the allowed moves.
+    """
+
+    class Status(models.TextChoices):
+        AWAITING_CONFIRMATION = "awaiting_confirmation", "Awaiting the customer's confirmation"
+        AWAITING_APPROVAL = "awaiting_approval", "Awaiting an agent's approval"
+        QUEUED = "queued", "Queued"
+        SUCCEEDED = "succeeded", "Done"
+        FAILED = "failed", "Failed"
+        DECLINED = "declined", "Declined by the customer"
+        REJECTED = "rejected", "Rejected by an agent"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="action_runs")
+    action = models.ForeignKey(HttpAction, on_delete=models.PROTECT, related_name="runs")
+    arguments = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=24, choices=Status.choices, default=Status.AWAITING_CONFIRMATION
+    )
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(
+        null=True, blank=True, help_text="The answer: JSON, or text cut at 4,000 characters."
+    )
+    error = models.TextField(blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was approved, rejected or declined."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The admin's queue: runs awaiting approval (or in any status), oldest first.
+            models.Index(fields=["status", "created_at"], name="action_run_status_idx"),
+            models.Index(fields=["ticket", "-created_at"], name="action_run_ticket_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action_id} on {self.ticket_id}: {self.status}"
+
+    @property
+    def is_pending(self) -> bool:
+        """Someone (the customer, an agent, a worker) still owes it a step."""
+        return self.status in PENDING_ACTION_RUN_STATUSES
+
+
+_R = ActionRun.Status
+#: The allowed moves of a run; services refuse the others (409 in the API).
+ACTION_RUN_TRANSITIONS: dict[str, frozenset[str]] = {
+    _R.AWAITING_CONFIRMATION: frozenset(
+        {_R.AWAITING_APPROVAL, _R.QUEUED, _R.DECLINED, _R.REJECTED}
+    ),
+    _R.AWAITING_APPROVAL: frozenset({_R.QUEUED, _R.REJECTED}),
+    _R.QUEUED: frozenset({_R.SUCCEEDED, _R.FAILED}),
+    _R.SUCCEEDED: frozenset(),
+    _R.FAILED: frozenset(),
+    _R.DECLINED: frozenset(),
+    _R.REJECTED: frozenset(),
+}
+PENDING_ACTION_RUN_STATUSES = frozenset({_R.AWAITING_CONFIRMATION, _R.AWAITING_APPROVAL, _R.QUEUED})

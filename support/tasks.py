@@ -366,3 +366,14 @@ def poll_mailbox(mailbox_id: int) -> int:
     from support.email.imap_poll import mailbox_poll
 
     return mailbox_poll(mailbox_id)
+
+
+@shared_task(acks_late=True)
+def execute_action_run(run_id: int) -> str:
+    """Run an HTTP action the customer confirmed (and an agent approved, when it needs
+    that), and post the outcome on the ticket. Owed through the outbox by the service that
+    queued the run; idempotent: only a queued run runs, so a redelivered message does
+    nothing. A failed call is recorded and handed to people, never raised."""
+    from support import services
+
+    return services.action_run_execute(run_id)

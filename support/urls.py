@@ -18,6 +18,16 @@ urlpatterns = [
     path("tickets/<str:reference>/resolve/", views.ticket_resolve, name="ticket-resolve"),
     path("tickets/<str:reference>/fields/", views.ticket_fields, name="ticket-fields"),
     path(
+        "tickets/<str:reference>/actions/<int:pk>/confirm/",
+        views.ticket_action_confirm,
+        name="ticket-action-confirm",
+    ),
+    path(
+        "tickets/<str:reference>/actions/<int:pk>/decline/",
+        views.ticket_action_decline,
+        name="ticket-action-decline",
+    ),
+    path(
         "tickets/<str:reference>/attachments/<int:pk>/",
         views.attachment_download,
         name="attachment",

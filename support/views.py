@@ -18,7 +18,7 @@ from core.roles import is_agent
 from support import budget, selectors, services
 from support import custom_fields as cf
 from support.forms import EscalateForm, RateForm, ReplyForm, TicketFieldsForm, TicketForm
-from support.models import DONE_STATUSES, OPEN_STATUSES, Attachment, Escalation, Ticket
+from support.models import DONE_STATUSES, OPEN_STATUSES, ActionRun, Attachment, Escalation, Ticket
 
 
 def home(request):
@@ -154,9 +154,22 @@ def _detail(
             "can_escalate": ticket.status in OPEN_STATUSES and ticket.status != "escalated",
             "can_resolve": is_requester and ticket.status in OPEN_STATUSES,
             **_custom_fields(ticket, definitions, is_requester=is_requester, form=fields_form),
+            **_actions(ticket, request.user),
         },
         status=status,
     )
+
+
+def _actions(ticket, user) -> dict:
+    """What the AI asked to do on the ticket: the runs awaiting the customer's decision
+    (with Confirm / Decline for those who may decide) and the others with their status."""
+    runs = list(services.action_runs_of(ticket=ticket))
+    waiting = ActionRun.Status.AWAITING_CONFIRMATION
+    return {
+        "pending_actions": [run for run in runs if run.status == waiting],
+        "past_actions": [run for run in runs if run.status != waiting],
+        "can_decide_actions": services.action_run_may_decide(ticket=ticket, user=user),
+    }
 
 
 def _custom_fields(ticket, definitions, *, is_requester: bool, form=None) -> dict:
@@ -294,6 +307,43 @@ def ticket_resolve(request, reference):
     else:
         messages.success(request, "Marked as solved. How did we do?")
     return redirect(ticket)
+
+
+def _action_decision(request, reference, pk, *, service, success: str):
+    """Confirm or decline one of the ticket's actions, then back to the ticket."""
+    ticket = selectors.ticket_get(user=request.user, reference=reference)
+    run = get_object_or_404(services.action_runs_of(ticket=ticket), pk=pk)
+    try:
+        service(run=run, actor=request.user)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, success)
+    return redirect(ticket)
+
+
+@login_required
+@require_POST
+def ticket_action_confirm(request, reference, pk):
+    return _action_decision(
+        request,
+        reference,
+        pk,
+        service=services.action_run_confirm,
+        success="Confirmed. We will let you know here when it is done.",
+    )
+
+
+@login_required
+@require_POST
+def ticket_action_decline(request, reference, pk):
+    return _action_decision(
+        request,
+        reference,
+        pk,
+        service=services.action_run_decline,
+        success="Declined: nothing was changed.",
+    )
 
 
 @login_required

@@ -9,6 +9,8 @@ their ModelAdmins.
 - ``training``: the training examples' review queue;
 - ``email``: support addresses, mail domains, inbound mail (spam queue), participants;
 - ``mailboxes``: the IMAP mailboxes read by beat (poll now, test the connection);
+- ``actions``: HTTP actions the AI may call (managers define them) and their runs
+  (approve or reject those the customer confirmed);
 - the agent workspace's areas of the ticket page, each adding its buttons to
   ``tickets.TICKET_ACTIONS`` and its context to ``tickets.TICKET_PAGE_CONTEXT``:
   ``tags`` (tags and the curated list), ``custom_fields`` (definitions and values),
@@ -24,6 +26,7 @@ the event log.
 """
 
 from support.admin import (
+    actions,
     bulk,
     copilot,
     custom_fields,
@@ -42,6 +45,7 @@ from support.admin import (
 )
 
 __all__ = [
+    "actions",
     "bulk",
     "copilot",
     "custom_fields",

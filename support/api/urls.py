@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from support.api import copilot, merge, traces, views
+from support.api import actions, copilot, merge, traces, views
 
 tickets = views.TicketViewSet
 messages = views.TicketMessageViewSet
@@ -59,6 +59,21 @@ urlpatterns = [
         name="api-ticket-split",
     ),
     path(
+        "tickets/<str:reference>/actions/",
+        actions.TicketActionRunList.as_view(),
+        name="api-ticket-actions",
+    ),
+    path(
+        "tickets/<str:reference>/actions/<int:pk>/confirm/",
+        actions.ActionRunConfirmView.as_view(),
+        name="api-ticket-action-confirm",
+    ),
+    path(
+        "tickets/<str:reference>/actions/<int:pk>/decline/",
+        actions.ActionRunDeclineView.as_view(),
+        name="api-ticket-action-decline",
+    ),
+    path(
         "tickets/<str:reference>/messages/",
         messages.as_view({"get": "list", "post": "create"}),
         name="api-ticket-messages",
@@ -77,6 +92,16 @@ urlpatterns = [
         "saved-replies/<int:pk>/",
         views.SavedReplyViewSet.as_view({"get": "retrieve"}),
         name="api-saved-reply-detail",
+    ),
+    path(
+        "action-runs/<int:pk>/approve/",
+        actions.ActionRunApproveView.as_view(),
+        name="api-action-run-approve",
+    ),
+    path(
+        "action-runs/<int:pk>/reject/",
+        actions.ActionRunRejectView.as_view(),
+        name="api-action-run-reject",
     ),
     path(
         "training-examples/",

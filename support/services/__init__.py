@@ -11,13 +11,16 @@
 - ``custom_fields``: custom field definitions and their values on tickets;
 - ``merge``: merging duplicates into a ticket, splitting messages off into a new one;
 - ``copilot``: the record of each call of the agents' copilot;
-- ``traces``: the AI's decision traces (one per analysis) and their deletion when old.
+- ``traces``: the AI's decision traces (one per analysis) and their deletion when old;
+- ``actions``: HTTP actions the AI may call (definitions, calls) and the runs of those
+  that change data (the customer confirms, an agent approves, a task runs it).
 
 Each module lists its services in ``__all__``; all are re-exported here, so callers
 write ``from support import services`` and ``services.ticket_open(...)``.
 """
 
 from support.services.accounts import *  # noqa: F403
+from support.services.actions import *  # noqa: F403
 from support.services.copilot import *  # noqa: F403
 from support.services.custom_fields import *  # noqa: F403
 from support.services.delivery import *  # noqa: F403

@@ -23,7 +23,13 @@ from rest_framework.authtoken.models import Token
 from automation.models import WebhookDelivery, WebhookEndpoint
 from automation.services.rules import rule_create
 from bugfix.models import GithubLink
-from support.models import BusinessCalendar, CustomField, SlaPolicy, TrainingExample
+from support.models import (
+    BusinessCalendar,
+    CustomField,
+    HttpAction,
+    SlaPolicy,
+    TrainingExample,
+)
 from tests.conftest import BASE_DIR, stop_process, subprocess_env
 from tests.factories import AgentFactory, CustomerFactory, ManagerFactory, SavedReplyFactory
 from tests.production.conftest import free_port
@@ -253,6 +259,27 @@ def world(transactional_db):
         confidence=0.41,
         steps=[{"step": "route", "decision": "escalate", "escalation_kind": "ai_low_confidence"}],
     )
+    # An HTTP action the AI asked for on the ticket, awaiting the customer (then an agent).
+    refund = support_services.http_action_save(
+        action=HttpAction(
+            name="refund-order",
+            title="Refund an order",
+            description="Refunds an order.",
+            method="POST",
+            url_template="https://shop.example.com/api/orders/{order_id}/refund",
+            parameters_schema={
+                "type": "object",
+                "properties": {"order_id": {"type": "string"}},
+                "required": ["order_id"],
+            },
+            changes_data=True,
+            requires_approval=True,
+        ),
+        actor=manager,
+    )
+    action_run = support_services.action_run_request(
+        ticket=ticket, action=refund, arguments={"order_id": "A-1001"}
+    )
     return {
         "tokens": tokens,
         # References to other objects in bodies and queries: real ones, so that valid data
@@ -269,7 +296,13 @@ def world(transactional_db):
             "query.category": category.slug,
         },
         "parameters": {
+            # Before the ticket's own entry: the first entry that matches an operation wins.
+            r"/api/tickets/\{reference\}/actions/\{id\}": {
+                "path.reference": ticket.reference,
+                "path.id": action_run.pk,
+            },
             r"/api/tickets/\{reference\}": {"path.reference": ticket.reference},
+            r"/api/action-runs/\{id\}": {"path.id": action_run.pk},
             r"/api/articles/\{slug\}": {"path.slug": article.slug},
             r"/api/categories/\{slug\}": {"path.slug": category.slug},
             r"/api/feature-requests/\{id\}": {"path.id": feature.pk},
