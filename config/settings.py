@@ -744,11 +744,27 @@ HELPDESK_EMBEDDING_DIMENSIONS = 384
 # Threads the local model (torch) uses per process. One: a prefork worker runs one
 # process per core, and more threads than cores make every encode wait on the others.
 HELPDESK_EMBEDDINGS_THREADS = env.int("HELPDESK_EMBEDDINGS_THREADS", default=1)
+# Learned search rankers (knowledge.ranking): trained ones live in folders named by
+# version under HELPDESK_RANKER_DIR (manage.py train_ranker); HELPDESK_RANKER names the one
+# search uses: "" none (the fusion's order), "default" the one shipped with the code. A
+# missing or broken one is logged and search keeps the fusion's order.
+HELPDESK_RANKER_DIR = env("HELPDESK_RANKER_DIR", default=str(BASE_DIR / ".data" / "rankers"))
+HELPDESK_RANKER = env("HELPDESK_RANKER", default="")
+
+# Languages the AI agent tells apart in a customer's message (ISO 639-1 codes that
+# py3langid knows; the first is the help center's own, used when a message is too short
+# or too mixed to tell): support.ai.language.
+HELPDESK_LANGUAGES = env.list(
+    "HELPDESK_LANGUAGES", default=["en", "de", "fr", "es", "it", "pt", "nl"]
+)
 
 # Routing thresholds of the AI agent (see ARCHITECTURE.md, "The AI support agent").
 HELPDESK_AI_ESCALATE_BELOW = env.float("HELPDESK_AI_ESCALATE_BELOW", default=0.7)
 HELPDESK_AI_AUTO_RESOLVE_AT = env.float("HELPDESK_AI_AUTO_RESOLVE_AT", default=0.85)
 HELPDESK_AI_MAX_CUSTOMER_MESSAGES = env.int("HELPDESK_AI_MAX_CUSTOMER_MESSAGES", default=5)
+# Model requests of one analysis's tool use at most (support.ai.tools); the last one must
+# give the answer.
+HELPDESK_AI_MAX_TOOL_STEPS = env.int("HELPDESK_AI_MAX_TOOL_STEPS", default=4)
 # A worker that takes one analysis takes others that are due with it, this many in all
 # (support.tasks.analyze_ticket), and embeds their questions in one call. 1: one at a time,
 # the default with a remote LLM, whose seconds-long calls a batch would only queue up.

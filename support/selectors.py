@@ -48,6 +48,17 @@ def ticket_get(*, user, reference: str) -> Ticket:
         raise Http404("No such ticket.") from None
 
 
+def customer_other_tickets(*, ticket: Ticket, limit: int = 10) -> list[Ticket]:
+    """The requester's other tickets, newest first (what the AI agent's history tool
+    reads); merged-away tickets included, as the customer remembers them."""
+    return list(
+        Ticket.objects.filter(requester_id=ticket.requester_id)
+        .exclude(pk=ticket.pk)
+        .only("reference", "subject", "status", "type", "created_at")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
 def message_list(*, user, ticket: Ticket, after: int | None = None) -> QuerySet[Message]:
     """The conversation ``user`` may read; with ``after``, only messages newer than that id
     (a live page catching up after a reconnect: one ticket's messages are written under

@@ -10,6 +10,10 @@
   of an article that was not retrieved (invented, or from outside the context) halves it;
   an answer that cites nothing is worth 0.8 of itself.
 
+An answer grounded in what a read-only HTTP action returned (an order's status read from
+the shop: ``support.ai.tools``) has the strength of that record, 1, and needs no article
+to cite.
+
 Thresholds (settings): escalate below ``HELPDESK_AI_ESCALATE_BELOW`` (0.7), resolve at
 ``HELPDESK_AI_AUTO_RESOLVE_AT`` (0.85) or above, ask the customer in between.
 """
@@ -58,11 +62,14 @@ def combine(
     best_similarity: float | None,
     cited: Iterable[int],
     retrieved: Iterable[int],
+    grounded: bool = False,
 ) -> float:
+    """``grounded``: the answer rests on a record a read-only action returned (top)."""
     self_rating = max(0.0, min(1.0, float(self_rating)))
-    value = (0.6 * self_rating + 0.4 * retrieval_strength(best_similarity)) * citation_factor(
-        cited, retrieved
-    )
+    cited = list(cited)
+    strength = 1.0 if grounded else retrieval_strength(best_similarity)
+    factor = 1.0 if grounded and not cited else citation_factor(cited, retrieved)
+    value = (0.6 * self_rating + 0.4 * strength) * factor
     return round(max(0.0, min(1.0, value)), 3)
 
 
@@ -72,17 +79,22 @@ def components(
     best_similarity: float | None,
     cited: Iterable[int],
     retrieved: Iterable[int],
+    grounded: bool = False,
 ) -> dict[str, float]:
     """The parts of :func:`combine` and its result, as the AI's decision trace shows them."""
     cited, retrieved = list(cited), list(retrieved)
     return {
         "self_rating": round(max(0.0, min(1.0, float(self_rating))), 3),
-        "retrieval_strength": round(retrieval_strength(best_similarity), 3),
-        "citation_factor": round(citation_factor(cited, retrieved), 3),
+        "retrieval_strength": 1.0 if grounded else round(retrieval_strength(best_similarity), 3),
+        "citation_factor": (
+            1.0 if grounded and not cited else round(citation_factor(cited, retrieved), 3)
+        ),
+        "grounded_by_action": grounded,
         "combined": combine(
             self_rating=self_rating,
             best_similarity=best_similarity,
             cited=cited,
             retrieved=retrieved,
+            grounded=grounded,
         ),
     }

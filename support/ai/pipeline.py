@@ -30,11 +30,12 @@ from django.db import transaction
 
 from config import metrics
 from core import events
+from core.errors import DomainError
 from integrations.llm import cost_usd, get_provider
 from knowledge.search import Scope
 from knowledge.services import ai_references_record
 from support import realtime, services
-from support.ai import planner
+from support.ai import planner, tools
 from support.ai import trace as ai_trace
 from support.models import Message, Ticket, TicketChannel, TicketStatus
 
@@ -85,6 +86,7 @@ def analyze_ticket(
         provider = provider or get_provider()
         question, conversation, customer_messages = _conversation(ticket)
         scope = Scope.for_user(ticket.requester)
+        toolbox = tools.Toolbox(ticket=ticket, scope=scope)
         result = planner.plan(
             question=question,
             subject=ticket.subject,
@@ -95,6 +97,7 @@ def analyze_ticket(
             customer_messages=customer_messages,
             on_partial=stream.update if stream else None,
             query_vector=(vectors or {}).get(planner.query_text(ticket.subject, question)),
+            toolbox=toolbox,
         )
         _mark_responding(ticket.pk)
         with transaction.atomic():  # the trace commits with what it explains
@@ -240,6 +243,8 @@ def _apply(ticket_id: int, result: planner.Plan) -> str:
             ticket=ticket, priority=triage.priority, actor=None, actor_kind=AI
         )
 
+    requested = _request_actions(ticket, result)
+    _open_follow_up(ticket, result)
     if result.decision == planner.ESCALATE:
         attempt = result.answer or result.error or "No answer was attempted."
         services.ticket_escalate(
@@ -272,6 +277,9 @@ def _apply(ticket_id: int, result: planner.Plan) -> str:
     question = (completion.data.get("clarifying_question") or "").strip()
     if result.decision == planner.ASK and question:
         body = f"{body}\n\n{question}"
+    if requested:
+        titles = ", ".join(f"“{run.action.title}”" for run in requested)
+        body += f"\n\nBefore {titles} goes ahead, please confirm it on this ticket."
     services.message_add(ticket=ticket, author=None, sender_kind=AI, body=body, ai=ai)
     ai_references_record(result.cited)
     if result.decision == planner.RESOLVE:
@@ -279,6 +287,46 @@ def _apply(ticket_id: int, result: planner.Plan) -> str:
         return "resolved"
     services.ticket_set_status(ticket=ticket, status=S.AWAITING_CUSTOMER, actor_kind=AI)
     return "asked"
+
+
+def _request_actions(ticket: Ticket, result: planner.Plan) -> list:
+    """The actions that change data the AI asked for, as runs awaiting the customer's
+    confirmation (``support.services.actions``); one refused (switched off meanwhile, bad
+    arguments) is left out with a note for the team, never failing the answer."""
+    if result.toolbox is None:
+        return []
+    runs = []
+    for request in result.toolbox.action_requests:
+        try:
+            with transaction.atomic():
+                runs.append(
+                    services.action_run_request(
+                        ticket=ticket, action=request.action, arguments=request.arguments
+                    )
+                )
+        except DomainError as error:
+            services.message_add(
+                ticket=ticket,
+                author=None,
+                sender_kind=Message.SenderKind.SYSTEM,
+                is_internal=True,
+                body=f"The AI asked for “{request.action.title}”, which was refused: {error}",
+            )
+    return runs
+
+
+def _open_follow_up(ticket: Ticket, result: planner.Plan) -> None:
+    """The separate request the AI found in the message, as a ticket of its own."""
+    follow_up = result.toolbox.follow_up if result.toolbox is not None else None
+    if not follow_up:
+        return
+    services.ticket_open(
+        requester=ticket.requester,
+        subject=follow_up["subject"],
+        description=f"{tools.FOLLOW_UP_MARK}{ticket.reference}: {follow_up['description']}",
+        # A chat is one conversation at a time: its follow-up waits on the portal.
+        channel=TicketChannel.WEB if ticket.channel == TicketChannel.CHAT else ticket.channel,
+    )
 
 
 def draft_for_people(ticket_id: int, *, provider=None) -> str:

@@ -16,7 +16,9 @@ from django.conf import settings
 from integrations.llm import Completion, LLMError
 from knowledge.search import Scope, SearchResult, search
 from support.ai import confidence as conf
+from support.ai import language as lang
 from support.ai import prompts
+from support.ai.tools import Toolbox, local_plan, passages_of
 from support.ai.triage import ExampleIndex, Triage, triage
 from support.models import Escalation
 from support.selectors import training_examples_similar
@@ -39,16 +41,26 @@ class Plan:
     examples_used: list[dict] = field(default_factory=list)
     training_example_ids: list[int] = field(default_factory=list)
     passages: list[dict] = field(default_factory=list)  # as sent to the model
+    language: lang.Language | None = None  # the customer's
+    toolbox: Toolbox | None = None  # the tools offered, and what they asked for
+    tool_calls: list[dict] = field(default_factory=list)  # each call, as the trace shows it
+    tool_steps: int = 0  # model requests of the tool use (0: one plain request)
 
     @property
     def answer(self) -> str:
         return (self.completion.data.get("answer", "") if self.completion else "").strip()
 
     @property
+    def retrieved_ids(self) -> set[int]:
+        """The articles the model was shown: the search's, and those its tools found."""
+        found = {p["article_id"] for p in self.toolbox.passages} if self.toolbox else set()
+        return {r.article.pk for r in self.results} | found
+
+    @property
     def cited(self) -> list[int]:
         if not self.completion:
             return []
-        retrieved = {r.article.pk for r in self.results}
+        retrieved = self.retrieved_ids
         return [a for a in self.completion.data.get("cited_article_ids", []) if a in retrieved]
 
     @property
@@ -91,6 +103,7 @@ def warm_up() -> None:
     if hasattr(provider, "warm_up"):
         provider.warm_up()
     production_examples()
+    lang.warm_up()
 
 
 def query_text(subject: str, question: str) -> str:
@@ -115,30 +128,30 @@ def plan(
     passages_for_answer: int = 5,
     learned_examples: int = 3,
     on_partial=None,
+    toolbox: Toolbox | None = None,
 ) -> Plan:
     """``on_partial``: given, the provider streams and it receives the answer as it is
     written, unless triage already hands the request to people (then nobody should
-    watch an answer being written that will not be sent)."""
+    watch an answer being written that will not be sent).
+
+    ``toolbox``: the tools of the ticket (``support.ai.tools``); given, the provider works
+    by tool use (the offline one runs :func:`~support.ai.tools.local_plan`), except when it
+    streams (a chat answer being written), which is one plain request."""
     from integrations.embeddings import get_provider as get_embeddings
 
     embed_provider = embed_provider or get_embeddings()
     text = query_text(subject, question)
     vector = query_vector if query_vector is not None else embed_provider.embed_query(text)
     found = triage(text, vector=vector, examples=examples, exclude_id=exclude_example_id)
+    if toolbox is not None and toolbox.ticket is not None:
+        ticket_type = toolbox.ticket.type
+        toolbox.offer_actions(found.ticket_type if ticket_type == "general" else ticket_type)
     results = search(
         text, scope=scope or Scope(), limit=retrieval_limit, query_vector=vector, kind="agent"
     )
     neighbours = [label for _, label in found.neighbours[:3]]
-    passages = [
-        {
-            "article_id": r.article.pk,
-            "title": r.article.title,
-            "text": r.chunk.text if r.chunk else f"{r.article.title}\n\n{r.snippet}",
-            "similarity": round(r.similarity or 0.0, 4),
-            "url": f"{settings.SITE_URL}{r.article.get_absolute_url()}",
-        }
-        for r in results[:passages_for_answer]
-    ]
+    language = lang.detect(question)
+    passages = passages_of(results[:passages_for_answer])
     # Approved, anonymized resolutions of similar tickets (the training loop) come first:
     # they carry answers that worked; the labelled seed neighbours follow.
     learned = training_examples_similar(vector, limit=learned_examples) if learned_examples else []
@@ -162,34 +175,46 @@ def plan(
     messages = prompts.build_messages(
         subject=subject,
         conversation=conversation or [{"from": "customer", "text": question}],
-        passages=passages,
+        passages=[_for_prompt(p) for p in passages],
         examples=examples_for_prompt,
+        language=language.name,
     )
     # What a provider that works on data (local) needs, decisions included: each passage's
-    # retrieval strength and the thresholds, all ours (integrations decides nothing).
+    # retrieval strength and language, the thresholds, all ours (integrations decides
+    # nothing).
     context = {
-        "passages": [{**p, "strength": conf.retrieval_strength(p["similarity"])} for p in passages],
+        "passages": passages,
         "thresholds": conf.provider_thresholds(),
         "triage": {
             "ticket_type": found.ticket_type,
             "priority": found.priority,
             "sentiment": found.sentiment,
         },
+        "language": language.as_context(),
     }
 
-    completion, error = None, ""
+    completion, error, tool_calls, tool_steps = None, "", [], 0
     streaming = {}
     if on_partial is not None and not (found.policy or found.needs_human):
         streaming["on_partial"] = on_partial
+    request = {
+        "system": prompts.SYSTEM_PROMPT,
+        "messages": messages,
+        "schema": prompts.ANSWER_SCHEMA,
+        "schema_name": prompts.SCHEMA_NAME,
+    }
     try:
-        completion = provider.complete(
-            system=prompts.SYSTEM_PROMPT,
-            messages=messages,
-            schema=prompts.ANSWER_SCHEMA,
-            schema_name=prompts.SCHEMA_NAME,
-            context=context,
-            **streaming,
-        )
+        if toolbox is not None and on_partial is None:
+            run = provider.run_tools(
+                **request,
+                tools=toolbox.tools,
+                execute=toolbox.execute,
+                context={**context, "tool_plan": local_plan(toolbox, text)},
+                max_steps=settings.HELPDESK_AI_MAX_TOOL_STEPS,
+            )
+            completion, tool_calls, tool_steps = run.completion, run.calls, run.steps
+        else:
+            completion = provider.complete(**request, context=context, **streaming)
     except LLMError as exc:
         error = str(exc)
         logger.warning("AI answer failed: %s", exc)
@@ -201,7 +226,9 @@ def plan(
             self_rating=completion.data.get("confidence", 0.0),
             best_similarity=best,
             cited=completion.data.get("cited_article_ids", []),
-            retrieved=[r.article.pk for r in results],
+            retrieved=[r.article.pk for r in results]
+            + [p["article_id"] for p in (toolbox.passages if toolbox else [])],
+            grounded=bool(toolbox and toolbox.records),
         )
     result = Plan(
         triage=found,
@@ -213,9 +240,18 @@ def plan(
         examples_used=neighbours,
         training_example_ids=[e.pk for e in learned],
         passages=passages,
+        language=language,
+        toolbox=toolbox,
+        tool_calls=tool_calls,
+        tool_steps=tool_steps,
     )
     _route(result, customer_messages=customer_messages)
     return result
+
+
+def _for_prompt(passage: dict) -> dict:
+    """A passage as the model reads it (the strength is ours, not the model's business)."""
+    return {k: v for k, v in passage.items() if k not in ("strength", "language_name")}
 
 
 def _route(plan_: Plan, *, customer_messages: int) -> None:
@@ -229,6 +265,9 @@ def _route(plan_: Plan, *, customer_messages: int) -> None:
     elif plan_.completion is None:
         plan_.decision, plan_.escalation_kind = ESCALATE, Escalation.Kind.AI_UNAVAILABLE
         plan_.escalation_reason = f"AI unavailable: {plan_.error}"[:500]
+    elif plan_.toolbox is not None and plan_.toolbox.escalation:
+        plan_.decision, plan_.escalation_kind = ESCALATE, Escalation.Kind.COMPLEX
+        plan_.escalation_reason = f"The AI handed it to people: {plan_.toolbox.escalation}"
     elif customer_messages > settings.HELPDESK_AI_MAX_CUSTOMER_MESSAGES:
         plan_.decision, plan_.escalation_kind = ESCALATE, Escalation.Kind.COMPLEX
         plan_.escalation_reason = f"{customer_messages} customer messages without a resolution."
@@ -237,6 +276,9 @@ def _route(plan_: Plan, *, customer_messages: int) -> None:
         plan_.escalation_reason = (
             data.get("needs_human_reason") or "Requests like this one need a person."
         )
+    elif plan_.toolbox is not None and plan_.toolbox.action_requests:
+        # Asked whatever the articles' strength: the customer confirms what was requested.
+        plan_.decision = ASK
     elif plan_.confidence < settings.HELPDESK_AI_ESCALATE_BELOW:
         plan_.decision, plan_.escalation_kind = ESCALATE, Escalation.Kind.AI_LOW_CONFIDENCE
         plan_.escalation_reason = (

@@ -73,12 +73,25 @@ Rules:
   requests for a person always need a human: set needs_human = true and say why.
 - If one detail is missing to answer, ask for it in clarifying_question.
 - Be concise, friendly and concrete; use numbered steps when there are steps.
+- Write the answer and any question in the customer's language (named with the ticket),
+  whatever the language of the articles.
+- Tools, when you have them: search the help center again with other words when the
+  articles given do not answer; read the customer's history when they refer to an earlier
+  exchange; call an action only with values the customer gave. An action that changes
+  something is only requested: tell the customer what it will do and that they will be
+  asked to confirm it. Finish with the ticket_answer tool.
 """
 
 
 def build_messages(
-    *, subject: str, conversation: list[dict], passages: list[dict], examples: list[dict]
+    *,
+    subject: str,
+    conversation: list[dict],
+    passages: list[dict],
+    examples: list[dict],
+    language: str = "",
 ) -> list[Message]:
+    """``language``: the customer's, by name ("German"); the answer is asked in it."""
     data = {
         "ticket": {"subject": subject, "conversation": conversation},
         "articles": passages,
@@ -91,6 +104,8 @@ def build_messages(
         + json.dumps(passages, ensure_ascii=False, indent=1)
         + "\n</articles>\n<examples>\n"
         + json.dumps(examples, ensure_ascii=False, indent=1)
-        + "\n</examples>\nReturn your answer with the ticket_answer tool."
+        + "\n</examples>\n"
+        + (f"The customer writes in {language}: answer in {language}.\n" if language else "")
+        + "Return your answer with the ticket_answer tool."
     )
     return [Message(role="user", content=content)]

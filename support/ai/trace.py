@@ -6,13 +6,16 @@
 
 - ``triage``: ticket type (and the share of the neighbours' vote), priority, sentiment,
   whether people are needed, the nearest labelled examples with their similarities, and
-  the always-escalate rules that fired (``policy``: topic and why);
+  the always-escalate rules that fired (``policy``: topic and why), the share of the
+  neighbours' weight that says a person is needed, and the customer's language;
 - ``retrieval``: the fused candidates of the hybrid search, each with its place in the
   full-text list (``keyword_rank``) and in the vector list (``vector_rank``), the
   full-text score (``ts_rank_cd``), the cosine similarity and the fused score;
 - ``passages``: what was sent to the model (article, similarity, an excerpt);
 - ``examples``: the approved training examples and labelled examples in the prompt;
 - ``model``: provider, model, tokens, latency and the structured output, or the error;
+  with tool use, the number of model requests and each tool call in order (its
+  arguments, its result or error, how long it took);
 - ``confidence``: self-rating, retrieval strength, citation factor and their combination
   (``support.ai.confidence.components``);
 - ``route``: the decision, the escalation kind, the reason and the thresholds used.
@@ -85,6 +88,8 @@ def triage_step(plan: Plan) -> dict:
         "priority": t.priority,
         "sentiment": t.sentiment,
         "needs_human": t.needs_human,
+        "human_share": t.human_share,
+        "language": plan.language.code if plan.language else "",
         "neighbours": [
             {
                 "similarity": round(similarity, 4),
@@ -150,7 +155,7 @@ def model_step(plan: Plan, provider=None) -> dict:
             "model": getattr(provider, "model", ""),
             "error": _text(plan.error, MAX_TEXT),
         }
-    return {
+    step = {
         "step": "model",
         "provider": completion.provider,
         "model": completion.model,
@@ -159,6 +164,20 @@ def model_step(plan: Plan, provider=None) -> dict:
         "latency_ms": completion.latency_ms,
         "output": _bounded(completion.data),
     }
+    if plan.tool_steps:  # tool use: the requests it took and each call (none: answered at once)
+        step["requests"] = plan.tool_steps
+        step["tool_calls"] = [
+            {
+                "step": call.get("step"),
+                "name": call.get("name"),
+                "arguments": _bounded(call.get("arguments") or {}),
+                "result": _bounded(call.get("result")),
+                "error": _text(call.get("error") or "", MAX_TEXT),
+                "ms": call.get("ms"),
+            }
+            for call in plan.tool_calls[:MAX_ITEMS]
+        ]
+    return step
 
 
 def confidence_step(plan: Plan) -> dict:
@@ -169,7 +188,8 @@ def confidence_step(plan: Plan) -> dict:
         self_rating=completion.data.get("confidence", 0.0),
         best_similarity=plan.results[0].similarity if plan.results else None,
         cited=completion.data.get("cited_article_ids", []),
-        retrieved=[r.article.pk for r in plan.results],
+        retrieved=sorted(plan.retrieved_ids),
+        grounded=bool(plan.toolbox and plan.toolbox.records),
     )
     return {"step": "confidence", "components": parts, "combined": plan.confidence}
 

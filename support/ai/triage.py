@@ -8,10 +8,12 @@ questions:
   any label says (refunds, disputes, legal, security, account deletion, asking for a
   person);
 - the **learned judgement** (``Triage.needs_human``): the share of the ten nearest labelled
-  examples' weight (similarity²) that says "needs a person" reaches ``NEEDS_HUMAN_SHARE``.
-  Calibrated on the dev labels with each question left out of its own neighbours:
-  BANKING77 precision 0.952 / recall 0.963 at 0.4 (0.964 / 0.939 at a plain majority,
-  0.5); Bitext 0.995 / 0.998 (``evaluate_agent`` prints both judgements and their union).
+  examples' weight (similarity²) that says "needs a person" reaches ``NEEDS_HUMAN_SHARE``;
+  examples less similar than ``VOTING_SIMILARITY`` do not vote (with few examples, the
+  far ones would decide). Calibrated on the dev labels with each question left out of
+  its own neighbours: BANKING77 precision 0.952 / recall 0.963 at 0.4 (0.964 / 0.939 at
+  a plain majority, 0.5); Bitext 0.998 / 0.998 (``evaluate_agent`` prints both
+  judgements and their union).
 """
 
 from __future__ import annotations
@@ -141,15 +143,19 @@ class ExampleIndex:
 
 #: A request needs a person when this share of the neighbours' weight says so (see top).
 NEEDS_HUMAN_SHARE = 0.4
+#: Neighbours less similar than this do not vote on needs-a-person.
+VOTING_SIMILARITY = 0.4
 
 
-def share_of(neighbours: list[tuple[float, dict]], key: str, value) -> float:
+def share_of(
+    neighbours: list[tuple[float, dict]], key: str, value, *, min_similarity: float = 0.0
+) -> float:
     """The share of the neighbours' weight (similarity²) whose ``key`` is ``value``, among
-    those labelled for ``key``; 0.0 when none is."""
+    those labelled for ``key`` and at least ``min_similarity`` similar; 0.0 when none is."""
     weights = [
         (max(similarity, 0.0) ** 2, label[key] == value)
         for similarity, label in neighbours
-        if label.get(key) is not None
+        if label.get(key) is not None and similarity >= min_similarity
     ]
     total = sum(weight for weight, _ in weights)
     return sum(weight for weight, hit in weights if hit) / total if total else 0.0
@@ -256,7 +262,7 @@ def triage(
     ticket_type, share = vote(neighbours, "ticket_type")
     if ticket_type is None:
         ticket_type, share = rule_type(text), 0.5
-    human_share = share_of(neighbours, "needs_human", True)
+    human_share = share_of(neighbours, "needs_human", True, min_similarity=VOTING_SIMILARITY)
     policy = policy_matches(text)
     mood = sentiment(text)
     if _URGENT.search(text) or any(topic == "security" for topic, _ in policy):

@@ -288,13 +288,10 @@ def test_confidence_function():
 def test_needs_a_person_when_enough_of_the_neighbours_weight_says_so():
     from support.ai.triage import NEEDS_HUMAN_SHARE, ExampleIndex
 
-    def index(labels):  # unit vectors at known similarities to the query [1, 0]
+    def index(labels, similarity=0.9):  # unit vectors at that similarity to the query [1, 0]
         rows = [{"id": str(i), "text": str(i), "needs_human": h} for i, h in enumerate(labels)]
-        vectors = np.array([[s, (1 - s * s) ** 0.5] for s, _ in labels_sims(labels)], "float32")
+        vectors = np.array([[similarity, (1 - similarity**2) ** 0.5]] * len(rows), "float32")
         return ExampleIndex(texts=[r["text"] for r in rows], labels=rows, vectors=vectors)
-
-    def labels_sims(labels):
-        return [(0.9, h) for h in labels]
 
     # Equal similarities: 4 of 10 say "a person" (the share reaches 0.4), 3 of 10 do not.
     four = triage("x", vector=[1.0, 0.0], examples=index([True] * 4 + [False] * 6))
@@ -304,6 +301,10 @@ def test_needs_a_person_when_enough_of_the_neighbours_weight_says_so():
     assert (four.needs_human, four.human_share) == (True, 0.4)
     assert (three.needs_human, three.human_share) == (False, 0.3)
     assert not four.policy  # the learned judgement, apart from the policy
+
+    # Examples far from the question do not vote, however they are labelled.
+    far = triage("x", vector=[1.0, 0.0], examples=index([True] * 10, similarity=0.3))
+    assert (far.needs_human, far.human_share) == (False, 0.0)
 
 
 def test_triage_without_examples_uses_rules():

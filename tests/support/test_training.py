@@ -226,7 +226,7 @@ class RecordingProvider(LocalProvider):
         super().__init__()
         self.prompts = []
 
-    def complete(self, *, system, messages, schema, schema_name, context=None):
+    def complete(self, *, system, messages, schema, schema_name, context=None, **options):
         self.prompts.append(json.dumps(messages, default=str))
         return super().complete(
             system=system,
@@ -234,6 +234,7 @@ class RecordingProvider(LocalProvider):
             schema=schema,
             schema_name=schema_name,
             context=context,
+            **options,
         )
 
 
