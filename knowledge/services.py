@@ -368,7 +368,7 @@ def article_embed(*, article_id: int, force: bool = False, provider=None) -> str
         and article.embedding_model == provider.model_name
     ):
         return "unchanged"
-    chunks = text.chunk_article(title=article.title, summary=article.summary, body=article.body)
+    chunks = text.embedding_chunks(title=article.title, summary=article.summary, body=article.body)
     vectors = provider.embed_documents([c.text for c in chunks])  # slow: outside transactions
 
     with transaction.atomic():

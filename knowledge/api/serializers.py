@@ -99,7 +99,9 @@ class SearchQuerySerializer(StrictInputMixin, serializers.Serializer):
 
 class SearchResultSerializer(serializers.Serializer):
     article = serializers.SerializerMethodField()
-    score = serializers.FloatField(help_text="Fused relevance (reciprocal rank), higher first.")
+    score = serializers.FloatField(
+        help_text="Fused relevance (similarity plus a keyword bonus), higher first."
+    )
     similarity = serializers.FloatField(
         allow_null=True, help_text="Cosine similarity of the best passage."
     )

@@ -181,3 +181,18 @@ def test_common_word_keyword_search_ranks_a_bounded_set(categories, monkeypatch)
 @pytest.mark.django_db
 def test_empty_query_returns_nothing(kb):
     assert search("   ", scope=ALL) == []
+
+
+@pytest.mark.django_db
+def test_an_article_found_by_its_title_alone_shows_a_passage_never_the_bare_title(
+    kb, local_provider, monkeypatch
+):
+    # One semantic candidate: the title chunk, nearest of all to a typed-out title.
+    monkeypatch.setattr("knowledge.search.SEMANTIC_CANDIDATES", 1)
+    monkeypatch.setattr("knowledge.search._semantic_rows.__defaults__", (1,))
+
+    results = search("Invite teammates", scope=ALL, provider=local_provider, keyword=False)
+
+    assert titles(results) == ["Invite teammates"]
+    assert results[0].similarity > 0.99
+    assert results[0].chunk.ordinal == 1 and "Settings → Members" in results[0].snippet

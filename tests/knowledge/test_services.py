@@ -88,14 +88,18 @@ class TestEmbedding:
             "unchanged"
         )
         assert list(article.chunks.values_list("pk", "heading", "embedding_model")) == chunks
-        assert [h for _, h, _ in chunks] == ["Invite", "Roles"]
+        # The title alone first (search matches questions against it), then the passages.
+        assert [h for _, h, _ in chunks] == ["", "Invite", "Roles"]
         assert all(m == "all-MiniLM-L6-v2" for _, _, m in chunks)
 
         services.article_update(article=article, body="## Invite\n\nSettings → People.")
         assert services.article_embed(article_id=article.pk, provider=local_provider) == (
             "embedded"
         )
-        assert list(article.chunks.values_list("heading", flat=True)) == ["Invite"]
+        assert list(article.chunks.order_by("ordinal").values_list("heading", flat=True)) == [
+            "",
+            "Invite",
+        ]
         assert (
             services.article_embed(article_id=article.pk, provider=local_provider, force=True)
             == "embedded"
@@ -110,7 +114,7 @@ class TestEmbedding:
         )
         services.article_embed(article_id=article.pk, provider=local_provider)
 
-        vector = list(ArticleChunk.objects.get(article=article).embedding)
+        vector = list(ArticleChunk.objects.get(article=article, ordinal=1).embedding)
         assert len(vector) == 384
         assert sum(x * x for x in vector) == pytest.approx(1.0, abs=1e-4)
 
