@@ -42,6 +42,7 @@ class Plan:
     training_example_ids: list[int] = field(default_factory=list)
     passages: list[dict] = field(default_factory=list)  # as sent to the model
     language: lang.Language | None = None  # the customer's
+    strength: float = 0.0  # retrieval strength of the best article (support.ai.confidence)
     toolbox: Toolbox | None = None  # the tools offered, and what they asked for
     tool_calls: list[dict] = field(default_factory=list)  # each call, as the trace shows it
     tool_steps: int = 0  # model requests of the tool use (0: one plain request)
@@ -219,12 +220,12 @@ def plan(
         error = str(exc)
         logger.warning("AI answer failed: %s", exc)
 
-    best = results[0].similarity if results else None
+    strength = conf.retrieval_strengths([r.similarity for r in results])[0] if results else 0.0
     confidence = 0.0
     if completion is not None:
         confidence = conf.combine(
             self_rating=completion.data.get("confidence", 0.0),
-            best_similarity=best,
+            strength=strength,
             cited=completion.data.get("cited_article_ids", []),
             retrieved=[r.article.pk for r in results]
             + [p["article_id"] for p in (toolbox.passages if toolbox else [])],
@@ -241,6 +242,7 @@ def plan(
         training_example_ids=[e.pk for e in learned],
         passages=passages,
         language=language,
+        strength=strength,
         toolbox=toolbox,
         tool_calls=tool_calls,
         tool_steps=tool_steps,

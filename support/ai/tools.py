@@ -211,7 +211,8 @@ def passages_of(results) -> list[dict]:
     """Search results as the passages the model reads (and the offline provider answers
     from): the article, its best passage, similarity, retrieval strength and language."""
     out = []
-    for r in results:
+    strengths = conf.retrieval_strengths([r.similarity for r in results])
+    for r, strength in zip(results, strengths, strict=True):
         text = r.chunk.text if r.chunk else f"{r.article.title}\n\n{r.snippet}"
         language = lang.detect(text)
         similarity = round(r.similarity or 0.0, 4)
@@ -221,7 +222,7 @@ def passages_of(results) -> list[dict]:
                 "title": r.article.title,
                 "text": text,
                 "similarity": similarity,
-                "strength": conf.retrieval_strength(similarity),
+                "strength": strength,
                 "url": f"{settings.SITE_URL}{r.article.get_absolute_url()}",
                 "language": language.code,
                 "language_name": language.name,

@@ -186,7 +186,7 @@ def confidence_step(plan: Plan) -> dict:
         return {"step": "confidence", "components": None, "combined": plan.confidence}
     parts = conf.components(
         self_rating=completion.data.get("confidence", 0.0),
-        best_similarity=plan.results[0].similarity if plan.results else None,
+        strength=plan.strength,
         cited=completion.data.get("cited_article_ids", []),
         retrieved=sorted(plan.retrieved_ids),
         grounded=bool(plan.toolbox and plan.toolbox.records),

@@ -275,14 +275,23 @@ def test_ordinary_questions_do_not_trip_the_rules(text):
 
 
 def test_confidence_function():
-    assert (
-        confidence.combine(self_rating=1.0, best_similarity=0.8, cited=[1], retrieved=[1, 2]) == 1.0
-    )
-    assert confidence.combine(self_rating=1.0, best_similarity=0.8, cited=[9], retrieved=[1]) == 0.5
-    assert confidence.combine(self_rating=0.5, best_similarity=0.5, cited=[], retrieved=[1]) == 0.4
-    assert (
-        confidence.combine(self_rating=0.9, best_similarity=None, cited=[1], retrieved=[]) == 0.27
-    )
+    assert confidence.combine(self_rating=1.0, strength=1.0, cited=[1], retrieved=[1, 2]) == 1.0
+    assert confidence.combine(self_rating=1.0, strength=1.0, cited=[9], retrieved=[1]) == 0.5
+    assert confidence.combine(self_rating=0.5, strength=0.25, cited=[], retrieved=[1]) == 0.32
+    assert confidence.combine(self_rating=0.9, strength=0.0, cited=[1], retrieved=[]) == 0.27
+
+
+def test_retrieval_strength_rewards_a_close_match_that_leads_the_others():
+    strengths = confidence.retrieval_strengths
+    # A close paraphrase far ahead of the rest: sure enough to resolve (0.85).
+    assert strengths([0.85, 0.55])[0] >= 0.85
+    # As close as the first one leads by, a tie is not sure which one answers.
+    assert strengths([0.7, 0.45])[0] >= 0.85 > strengths([0.7, 0.69])[0]
+    # Far from the question: little strength even far ahead of the rest.
+    assert strengths([0.3, 0.2])[0] < 0.1
+    # Each article is measured against the best of the others; words alone give none.
+    tied = strengths([0.8, 0.8, None])
+    assert tied[0] == tied[1] and tied[2] == 0.0
 
 
 def test_needs_a_person_when_enough_of_the_neighbours_weight_says_so():

@@ -116,9 +116,8 @@ def test_an_answered_ticket_explains_every_step(kb, customer, agent, local_provi
     assert parts["combined"] == trace.confidence
     assert parts["self_rating"] == round(provider.answered.data["confidence"], 3)
     assert parts["citation_factor"] == 1.0  # it cited what was retrieved
-    assert parts["retrieval_strength"] == round(
-        confidence.retrieval_strength(first["vector_similarity"]), 3
-    )
+    similarities = [c["vector_similarity"] for c in steps["retrieval"]["candidates"]]
+    assert parts["retrieval_strength"] == round(confidence.retrieval_strengths(similarities)[0], 3)
 
     route = steps["route"]
     assert (route["decision"], route["escalation_kind"]) == ("resolve", "")
