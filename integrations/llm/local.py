@@ -189,9 +189,6 @@ class LocalProvider:
             answer = f"{note}\n\n{answer}"
             reasoning += f" {why}"
         strength = float(best.get("strength", 0.0))
-        runner_up = next((p for p in passages[1:] if p["article_id"] != best["article_id"]), None)
-        if runner_up is not None and best["similarity"] - runner_up["similarity"] < 0.02:
-            strength *= 0.9  # two articles fit about equally: less sure which one helps
         return {
             **base,
             "answer": answer,
