@@ -121,6 +121,7 @@ from core.errors import DomainError
 from core.net import (  # shared with support's HTTP actions; kept importable from here
     AddressRefused,  # noqa: F401
     check_url_syntax,  # noqa: F401
+    pinned_request,
     resolve_public,
 )
 
@@ -438,40 +439,20 @@ def send(*, url: str, secret: str, event: str, delivery_uuid, payload: dict) -> 
         addresses = resolve_public(url)
     except DomainError as exc:
         return Outcome(error=f"refused: {exc.message}", response_ms=elapsed())
-    # Connect to an address just checked (the next one if it refuses the connection); the
-    # URL's host still names the site (Host header, TLS server name, certificate check).
-    parts = httpx.URL(url)
-    headers["Host"] = parts.netloc.decode("ascii")
-    extensions = {"sni_hostname": parts.host} if parts.scheme == "https" else {}
+    # Connect to an address just checked (the next one if it refuses the connection).
     total = settings.HELPDESK_WEBHOOKS_TIMEOUT_SECONDS
     timeout = httpx.Timeout(total, connect=settings.HELPDESK_WEBHOOKS_CONNECT_TIMEOUT_SECONDS)
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
-            for index, address in enumerate(addresses):
-                request = client.build_request(
-                    "POST",
-                    parts.copy_with(host=address.split("%")[0]),
-                    content=body,
-                    headers=headers,
-                    extensions=extensions,
-                )
-                try:
-                    response = client.send(request, stream=True)
-                except httpx.ConnectError:
-                    if index == len(addresses) - 1:
-                        raise
-                    continue
-                break
-            try:
-                received = b""
-                for chunk in response.iter_bytes():
-                    received += chunk
-                    if len(received) >= 2048:
-                        break
-                    if time.monotonic() - started > total:
-                        raise httpx.ReadTimeout("the whole answer took too long")
-            finally:
-                response.close()
+        with pinned_request(
+            "POST", url, addresses, timeout=timeout, headers=headers, content=body
+        ) as response:
+            received = b""
+            for chunk in response.iter_bytes():
+                received += chunk
+                if len(received) >= 2048:
+                    break
+                if time.monotonic() - started > total:
+                    raise httpx.ReadTimeout("the whole answer took too long")
     except httpx.TimeoutException as exc:
         return Outcome(error=f"timeout: {type(exc).__name__}: {exc}", response_ms=elapsed())
     except (httpx.HTTPError, OSError) as exc:

@@ -12,8 +12,10 @@ lets every address pass.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -62,3 +64,40 @@ def resolve_public(url: str) -> list[str]:
                 field="url",
             )
     return addresses
+
+
+@contextlib.contextmanager
+def pinned_request(
+    method: str, url: str, addresses: list[str], *, timeout, headers: dict, **body
+) -> Iterator:
+    """The response (streamed, closed on leaving) of ``method url`` sent to the first of
+    ``addresses`` (what :func:`resolve_public` returned) that accepts the connection; the
+    URL's host still names the site (Host header, TLS server name, certificate check). No
+    redirect is followed and no proxy of the environment used. ``body``: ``content``,
+    ``json`` or ``params``, as httpx takes them."""
+    import httpx
+
+    target = httpx.URL(url)
+    headers = {**headers, "Host": target.netloc.decode("ascii")}
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        response = None
+        for index, address in enumerate(addresses):
+            request = client.build_request(
+                method,
+                target.copy_with(host=address.split("%")[0]),
+                headers=headers,
+                extensions=extensions,
+                **body,
+            )
+            try:
+                response = client.send(request, stream=True)
+            except httpx.ConnectError:
+                if index == len(addresses) - 1:
+                    raise
+                continue
+            break
+        try:
+            yield response
+        finally:
+            response.close()

@@ -36,7 +36,7 @@ from django.db.models.functions import Replace
 from django.utils import timezone
 
 from core.errors import Conflict, DomainError, NotPermitted
-from core.net import check_url_syntax, resolve_public
+from core.net import check_url_syntax, pinned_request, resolve_public
 from core.outbox import schedule_after_commit
 from core.roles import is_agent, is_manager
 from support import events
@@ -333,40 +333,24 @@ def action_call(action: HttpAction, arguments: dict, *, idempotency_key: str = "
 
     started = time.monotonic()
     total = float(action.timeout_seconds)
-    target = httpx.URL(url)
-    headers["Host"] = target.netloc.decode("ascii")
-    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     try:
-        with httpx.Client(
-            timeout=httpx.Timeout(total), follow_redirects=False, trust_env=False
-        ) as client:
-            for index, address in enumerate(addresses):
-                request = client.build_request(
-                    action.method,
-                    target.copy_with(host=address.split("%")[0]),
-                    params=params,
-                    json=body,
-                    headers=headers,
-                    extensions=extensions,
-                )
-                try:
-                    response = client.send(request, stream=True)
-                except httpx.ConnectError:
-                    if index == len(addresses) - 1:
-                        raise
-                    continue
-                break
-            try:
-                received, complete = b"", True
-                for chunk in response.iter_bytes():
-                    received += chunk
-                    if len(received) > READ_BYTES:
-                        received, complete = received[:READ_BYTES], False
-                        break
-                    if time.monotonic() - started > total:
-                        raise httpx.ReadTimeout("the whole answer took too long")
-            finally:
-                response.close()
+        with pinned_request(
+            action.method,
+            url,
+            addresses,
+            timeout=httpx.Timeout(total),
+            headers=headers,
+            params=params,
+            json=body,
+        ) as response:
+            received, complete = b"", True
+            for chunk in response.iter_bytes():
+                received += chunk
+                if len(received) > READ_BYTES:
+                    received, complete = received[:READ_BYTES], False
+                    break
+                if time.monotonic() - started > total:
+                    raise httpx.ReadTimeout("the whole answer took too long")
     except httpx.TimeoutException:
         raise ActionFailed(f"No answer within {action.timeout_seconds} s.") from None
     except (httpx.HTTPError, OSError) as error:

@@ -3,7 +3,6 @@ the fusion, and the fusion re-ordered by a learned ranker. Writes nothing."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from core.records import read_records
 from integrations.embeddings import get_provider
 from knowledge import ranking
 from knowledge.models import Article, Category
@@ -29,20 +29,7 @@ METHODS = {
 def read_questions(path: Path) -> list[dict]:
     """Rows of a .jsonl or .csv file: ``query`` (or ``text``) and the answering
     articles' ids (``relevant_article_ids``, a list or "a,b"; or ``article_id``)."""
-    if not path.exists():
-        raise CommandError(f"{path} does not exist.")
-    if path.suffix.lower() == ".csv":
-        with path.open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    else:
-        rows = []
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as error:
-                        raise CommandError(f"{path}:{number}: not JSON ({error.msg}).") from error
+    rows = read_records(path)
     out = []
     for number, row in enumerate(rows, start=1):
         text = str(row.get("query") or row.get("text") or "").strip()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 import time
 from collections import Counter
 from decimal import Decimal
@@ -13,6 +11,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from core.records import read_records
 from integrations.embeddings import get_provider as get_embeddings
 from integrations.llm import LLMError, cost_usd
 from integrations.llm import get_provider as get_llm
@@ -53,20 +52,7 @@ KEYS = [
 
 
 def read_rows(path: Path) -> list[dict]:
-    if not path.exists():
-        raise CommandError(f"{path} does not exist.")
-    if path.suffix.lower() == ".csv":
-        with path.open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    else:
-        rows = []
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as error:
-                        raise CommandError(f"{path}:{number}: not JSON ({error.msg}).") from error
+    rows = read_records(path)
     out = []
     for number, row in enumerate(rows, start=1):
         text = (row.get("text") or row.get("query") or "").strip()
