@@ -33,10 +33,20 @@ def _view(trace) -> dict:
     steps = {s.get("step"): s for s in trace.steps or [] if isinstance(s, dict)}
     model = steps.get("model") or {}
     output = model.get("output")
+    calls = [
+        {
+            **call,
+            "arguments_json": json.dumps(call.get("arguments") or {}, ensure_ascii=False),
+            "result_json": json.dumps(call.get("result"), ensure_ascii=False),
+        }
+        for call in model.get("tool_calls") or []
+        if isinstance(call, dict)
+    ]
     return {
         "trace": trace,
         "steps": steps,
         "output_json": json.dumps(output, indent=2, ensure_ascii=False) if output else "",
+        "tool_calls": calls,
     }
 
 

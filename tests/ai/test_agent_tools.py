@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.urls import reverse
 
 from integrations.llm.anthropic import AnthropicProvider
 from integrations.llm.local import LocalProvider
@@ -76,7 +77,7 @@ def trace_of(ticket) -> dict:
 
 
 def test_claude_reads_the_order_and_the_history_then_answers(
-    kb, customer, order_status, shop, monkeypatch
+    kb, customer, agent, client, order_status, shop, monkeypatch
 ):
     monkeypatch.setenv("SHOP_TOKEN", "s3cr3t")
     order_status.secret_env_var = "SHOP_TOKEN"
@@ -126,6 +127,10 @@ def test_claude_reads_the_order_and_the_history_then_answers(
     assert "ZX81" in json.dumps(model["tool_calls"][1]["result"])
     assert model["input_tokens"] == 3000  # every request counted
     assert trace_of(ticket)["confidence"]["components"]["grounded_by_action"] is True
+    # Agents read the calls on the ticket page ("Why did the AI do this?").
+    client.force_login(agent)
+    page = client.get(reverse("admin:support_ticket_change", args=[ticket.pk])).content.decode()
+    assert "data-trace-tools" in page and "action_order_status" in page and "ZX81" in page
 
 
 def test_gpt_requests_a_refund_the_customer_confirms_and_an_agent_approves(
