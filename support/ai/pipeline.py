@@ -26,6 +26,7 @@ import dataclasses
 import logging
 import time
 
+from django.conf import settings
 from django.db import transaction
 
 from config import metrics
@@ -279,7 +280,9 @@ def _apply(ticket_id: int, result: planner.Plan) -> str:
         body = f"{body}\n\n{question}"
     if requested:
         titles = ", ".join(f"“{run.action.title}”" for run in requested)
-        body += f"\n\nBefore {titles} goes ahead, please confirm it on this ticket."
+        # Whatever the door (email included), the confirmation is on the ticket's page.
+        page = f"{settings.SITE_URL}{ticket.get_absolute_url()}"
+        body += f"\n\nBefore {titles} goes ahead, please confirm it on this ticket: {page}"
     services.message_add(ticket=ticket, author=None, sender_kind=AI, body=body, ai=ai)
     ai_references_record(result.cited)
     if result.decision == planner.RESOLVE:

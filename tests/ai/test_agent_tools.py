@@ -159,6 +159,7 @@ def test_gpt_requests_a_refund_the_customer_confirms_and_an_agent_approves(
     assert ticket.status == "awaiting_customer"
     reply = ticket.messages.filter(sender_kind="ai").last().body
     assert "please confirm it on this ticket" in reply and "Refund an order" in reply
+    assert ticket.get_absolute_url() in reply  # a link, for an email reader too
     assert trace_of(ticket)["model"]["tool_calls"][0]["result"]["status"] == "requested"
 
     services.action_run_confirm(run=run, actor=customer)
