@@ -45,10 +45,12 @@ def language(code: str) -> Language:
 
 
 @functools.cache
-def _identifier():
-    from py3langid.langid import _load_identifier
+def _identifier(languages: tuple[str, ...]):
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    return _load_identifier(norm_probs=True, langs=list(settings.HELPDESK_LANGUAGES))
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier.set_languages(list(languages))
+    return identifier
 
 
 def default() -> Language:
@@ -57,12 +59,16 @@ def default() -> Language:
 
 def detect(text: str) -> Language:
     """The language of ``text`` (the help center's own when it cannot tell)."""
-    fallback = default()
-    text = " ".join((text or "").split())[:4000]
-    if len(settings.HELPDESK_LANGUAGES) < 2 or not text:
+    return _detect(" ".join((text or "").split())[:4000], tuple(settings.HELPDESK_LANGUAGES))
+
+
+@functools.lru_cache(maxsize=2048)  # the same passages come back question after question
+def _detect(text: str, languages: tuple[str, ...]) -> Language:
+    fallback = language(languages[0])
+    if len(languages) < 2 or not text:
         return fallback
     try:
-        code, probability = _identifier().classify(text)
+        code, probability = _identifier(languages).classify(text)
     except Exception:  # a detector failure must not fail an analysis
         logger.warning("language detection failed", exc_info=True)
         return fallback
