@@ -83,6 +83,18 @@ def _clean_redis():
     client.close()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """Each test gets its own channel layer object. Every test that opens a socket runs in
+    an event loop of its own, and the layer keeps asyncio locks bound to the loop that
+    made them: a receive a finished test left waiting would otherwise hold the lock for
+    the next test's loop ("bound to a different event loop")."""
+    from channels.layers import channel_layers
+
+    yield
+    channel_layers.backends.clear()
+
+
 @pytest.fixture
 def org_a(db):
     return OrganizationFactory(name="Acme", mrr=2000)
